@@ -1,0 +1,135 @@
+//! One layer through the probe: normalise, fit the forest, read its wavelet norms, estimate
+//! alpha, and describe the result as a stable record.
+
+use std::time::Instant;
+
+use probe_data::FeatureSet;
+use probe_forest::{ForestParams, Matrix, MaxFeatures, Splitter, ValidForestParams, WaveletNorm};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::estimate::{AlphaEstimate, AlphaParams, ValidAlphaParams};
+
+/// Everything the probe needs to score a layer, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    forest: ValidForestParams,
+    alpha: ValidAlphaParams,
+    norm: WaveletNorm,
+}
+
+impl Probe {
+    /// Checks the forest and estimator settings before any work starts.
+    pub fn new(forest: ForestParams, alpha: AlphaParams, norm: WaveletNorm) -> Result<Probe> {
+        Ok(Probe {
+            forest: forest.check()?,
+            alpha: alpha.check()?,
+            norm,
+        })
+    }
+
+    /// The forest settings.
+    pub fn forest(&self) -> &ValidForestParams {
+        &self.forest
+    }
+
+    /// The estimator settings.
+    pub fn alpha(&self) -> &ValidAlphaParams {
+        &self.alpha
+    }
+
+    /// How wavelets are weighted.
+    pub fn norm(&self) -> WaveletNorm {
+        self.norm
+    }
+
+    /// Scores normalised inputs with class ids below `n_classes`.
+    pub fn estimate(
+        &self,
+        x: &Matrix,
+        y: &[u32],
+        n_classes: usize,
+        tree_done: &(dyn Fn() + Sync),
+    ) -> Result<AlphaEstimate> {
+        let forest = self.forest.fit_with_progress(x, y, n_classes, tree_done)?;
+        let norms = forest.wavelet_norms(self.norm);
+        self.alpha.estimate(&norms, forest.n_trees())
+    }
+
+    /// Scores a feature set, calling `tree_done` as each tree finishes.
+    pub fn run(&self, set: &FeatureSet, tree_done: &(dyn Fn() + Sync)) -> Result<LayerRecord> {
+        let start = Instant::now();
+        let x = Matrix::from_rows(set.n_samples(), set.n_features(), |row, out| {
+            set.read_rows_f64(row, out)
+        })?;
+        let estimate = self.estimate(&x, set.labels(), set.n_classes(), tree_done)?;
+        Ok(LayerRecord {
+            file: set.path().map(|p| p.display().to_string()),
+            layer: set.layer(),
+            layer_index: set.layer_index(),
+            n: set.n_samples(),
+            d: set.n_features(),
+            classes: set.n_classes(),
+            alpha: estimate.alpha,
+            alphas: estimate.alphas,
+            critical_taus: estimate.critical_taus,
+            band: [estimate.band.0, estimate.band.1],
+            n_wavelets: estimate.n_wavelets,
+            trees: self.forest.n_trees(),
+            depth: self.forest.max_depth(),
+            max_features: self.forest.max_features(),
+            splitter: self.forest.splitter(),
+            epsilon: self.alpha.epsilon(),
+            norm: self.norm,
+            seed: self.forest.seed(),
+            seconds: start.elapsed().as_secs_f64(),
+            angle_curve: estimate.angle_curve,
+        })
+    }
+}
+
+/// The result of one layer, as written to `results.json` (the schema is documented in the
+/// README; fields are only ever added).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerRecord {
+    /// The feature-set file, when read from one.
+    pub file: Option<String>,
+    /// Layer name (metadata `layer`, else the file stem).
+    pub layer: String,
+    /// Position of the layer in the network (metadata `layer_index`).
+    pub layer_index: Option<i64>,
+    /// Number of samples.
+    pub n: usize,
+    /// Number of features per sample.
+    pub d: usize,
+    /// Number of classes.
+    pub classes: usize,
+    /// The alpha-score: mean of `alphas`.
+    pub alpha: f64,
+    /// α_k for the ten ε windows.
+    pub alphas: Vec<f64>,
+    /// τ*_k for the ten ε windows.
+    pub critical_taus: Vec<f64>,
+    /// [min α_k, max α_k].
+    pub band: [f64; 2],
+    /// N, the number of non-zero wavelet norms.
+    pub n_wavelets: usize,
+    /// J, the number of trees.
+    pub trees: usize,
+    /// Maximum tree depth.
+    pub depth: usize,
+    /// Candidate features per node.
+    pub max_features: MaxFeatures,
+    /// Threshold search.
+    pub splitter: Splitter,
+    /// ε₁ in degrees.
+    pub epsilon: f64,
+    /// Wavelet weighting.
+    pub norm: WaveletNorm,
+    /// Forest seed.
+    pub seed: u64,
+    /// Wall time of normalisation, forest and estimator, in seconds.
+    pub seconds: f64,
+    /// Angle of the τ-sparsity curve in degrees on the τ grid 0.30..1.99 (diagnostic plot).
+    pub angle_curve: Vec<f64>,
+}

@@ -1,0 +1,6 @@
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = probe_cli::alpha::AlphaArgs::parse();
+    probe_cli::output::exit_code(probe_cli::alpha::run(&args))
+}

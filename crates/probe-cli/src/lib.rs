@@ -1,0 +1,9 @@
+//! The command-line tools of the Sparsity Probe: argument parsing, progress bars, tables and
+//! result files around the library crates, which do the work.
+//!
+//! Each binary in `src/bin` is a thin `main` over one module here, so that the same commands
+//! can later be subcommands of `probe`.
+#![deny(missing_docs)]
+
+pub mod alpha;
+pub mod output;

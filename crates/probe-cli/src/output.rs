@@ -1,0 +1,91 @@
+//! What every command shares: atomic result files, terminal output that survives a closed
+//! pipe, progress bars, and exit codes.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Writes `contents` to `path` through a temporary file in the same folder and a rename, so
+/// the file is either the old one or the complete new one, never a half-written one.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| {
+        format!(
+            "cannot write {}: cannot create a file in {} (does the folder exist and is it writable?)",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Prints a line on stdout; a closed pipe (`probe-alpha … | head`) is not an error worth a
+/// panic, so it is reported as `false` and the caller stops printing.
+pub fn print_line(line: &str) -> bool {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+}
+
+/// An error and its causes on one line ("cannot read X: truncated file"), leaving out a
+/// cause whose text the message already carries (library errors often quote their source).
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace(['\n', '\r'], " ")
+}
+
+/// Prints a one-line error on stderr in the tools' common form.
+pub fn print_error(err: &anyhow::Error) {
+    let _ = writeln!(std::io::stderr(), "error: {}", one_line(err));
+}
+
+/// A progress bar over `len` steps on stderr; hidden when stderr is not a terminal or when
+/// `quiet` is set.
+pub fn progress_bar(len: u64, message: String, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} trees, {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Runs a command body and turns its outcome into an exit code: 0 on success, 1 when the
+/// command ran but something failed, 2 when it could not run at all.
+pub fn exit_code(result: anyhow::Result<bool>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            print_error(&err);
+            ExitCode::from(2)
+        }
+    }
+}

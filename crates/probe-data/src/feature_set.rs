@@ -1,0 +1,417 @@
+//! Feature-set files: one safetensors file per layer with `features` [n, d] and `labels` [n].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::check::{
+    check_counts, check_parts, decode_features, decode_labels, dense_labels, label_count,
+    label_size, matrix_dims, one_line, resolve_original_shape, scan_non_finite,
+};
+use crate::error::{Error, Result};
+use crate::write::{write_parts, FeatureBytes};
+
+/// Name used in errors for sets that were built in memory rather than read from a file.
+pub(crate) const IN_MEMORY: &str = "<in-memory feature set>";
+
+/// Feature dtypes accepted by readers, as listed in error messages.
+const FEATURE_DTYPES: &str = "F32, F16, BF16, F64";
+
+/// Element type of the `features` tensor in a file; values are decoded to `f64` on read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureDtype {
+    /// 32-bit float, the type writers produce.
+    F32,
+    /// IEEE half precision.
+    F16,
+    /// bfloat16.
+    BF16,
+    /// 64-bit float.
+    F64,
+}
+
+impl FeatureDtype {
+    /// Bytes per element.
+    pub(crate) fn size(self) -> usize {
+        match self {
+            FeatureDtype::F16 | FeatureDtype::BF16 => 2,
+            FeatureDtype::F32 => 4,
+            FeatureDtype::F64 => 8,
+        }
+    }
+
+    fn from_safetensors(dtype: Dtype) -> Option<FeatureDtype> {
+        match dtype {
+            Dtype::F32 => Some(FeatureDtype::F32),
+            Dtype::F16 => Some(FeatureDtype::F16),
+            Dtype::BF16 => Some(FeatureDtype::BF16),
+            Dtype::F64 => Some(FeatureDtype::F64),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for FeatureDtype {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FeatureDtype::F32 => "F32",
+            FeatureDtype::F16 => "F16",
+            FeatureDtype::BF16 => "BF16",
+            FeatureDtype::F64 => "F64",
+        })
+    }
+}
+
+/// Where the feature values live.
+enum Storage {
+    /// Little-endian values of `dtype` at `map[start..start + n * d * size]`, decoded on read.
+    Mapped { map: Mmap, start: usize },
+    /// Row-major values built in memory.
+    Owned(Vec<f32>),
+}
+
+/// One layer's representation of a dataset: an [n, d] feature matrix with one class label per row.
+///
+/// Files are memory-mapped and validated once at [`FeatureSet::open`]; rows are decoded to `f64`
+/// on demand with [`FeatureSet::read_rows_f64`], so opening a large file costs no extra memory.
+pub struct FeatureSet {
+    path: Option<PathBuf>,
+    storage: Storage,
+    dtype: FeatureDtype,
+    n: usize,
+    d: usize,
+    labels: Vec<u32>,
+    class_values: Vec<i64>,
+    metadata: BTreeMap<String, String>,
+    original_shape: Vec<usize>,
+    /// Whether `original_shape` came from a rank > 2 tensor or consistent metadata.
+    shape_known: bool,
+}
+
+impl fmt::Debug for FeatureSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FeatureSet")
+            .field("path", &self.path)
+            .field("dtype", &self.dtype)
+            .field("n_samples", &self.n)
+            .field("n_features", &self.n_features())
+            .field("n_classes", &self.n_classes())
+            .field("original_shape", &self.original_shape)
+            .field("metadata", &self.metadata)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FeatureSet {
+    /// Memory-maps and validates a file.
+    ///
+    /// Checks, each with its own [`Error`]: the file is readable safetensors, has `features`
+    /// (F32, F16, BF16 or F64; rank 2, or rank > 2 read as `[n, prod(rest)]`) and `labels`
+    /// (I64, I32, U32 or U8; `[n]` or `[n, 1]`) with one label per row, at least one column, two
+    /// samples and two classes, and only finite feature values.
+    pub fn open(path: impl AsRef<Path>) -> Result<FeatureSet> {
+        let path = path.as_ref();
+        let corrupt = |detail: String| Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: one_line(&detail),
+        };
+        let file = File::open(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let info = file.metadata().map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !info.is_file() {
+            return Err(Error::Read {
+                path: path.to_path_buf(),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "not a regular file; pass the path of a .safetensors file",
+                ),
+            });
+        }
+        let len = info.len();
+        if len < 8 {
+            return Err(corrupt(format!(
+                "file is {len} bytes, shorter than the 8-byte header length"
+            )));
+        }
+        // SAFETY: the map is only read. As with every memory-mapped reader, a file that another
+        // process truncates while it is open can fault; feature files are written once
+        // (atomically, by rename) and not modified in place.
+        let map = unsafe { Mmap::map(&file) }.map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let (header_len, meta) =
+            SafeTensors::read_metadata(&map).map_err(|e| corrupt(e.to_string()))?;
+        let data_start = 8usize
+            .checked_add(header_len)
+            .ok_or_else(|| corrupt("header length overflows".to_string()))?;
+        let names = meta.offset_keys();
+        let Some(finfo) = meta.info("features") else {
+            return Err(Error::MissingFeatures {
+                path: path.to_path_buf(),
+                found: names,
+            });
+        };
+        let Some(linfo) = meta.info("labels") else {
+            return Err(Error::MissingLabels {
+                path: path.to_path_buf(),
+                found: names,
+            });
+        };
+        let Some(dtype) = FeatureDtype::from_safetensors(finfo.dtype) else {
+            return Err(Error::UnsupportedDtype {
+                path: path.to_path_buf(),
+                tensor: "features",
+                dtype: finfo.dtype.to_string(),
+                accepted: FEATURE_DTYPES,
+            });
+        };
+        let name = path.to_path_buf();
+        let (n, d) = matrix_dims(&name, &finfo.shape)?;
+        let label_width = label_size(&name, linfo.dtype)?;
+        let n_labels = label_count(&name, &linfo.shape)?;
+        check_counts(&name, &finfo.shape, n, d, n_labels)?;
+
+        let range = |(s, e): (usize, usize)| {
+            let s = data_start.checked_add(s)?;
+            let e = data_start.checked_add(e)?;
+            map.get(s..e).map(|b| (s, b))
+        };
+        let (fstart, fbytes) = range(finfo.data_offsets)
+            .ok_or_else(|| corrupt("`features` data lies outside the file".to_string()))?;
+        let (_, lbytes) = range(linfo.data_offsets)
+            .ok_or_else(|| corrupt("`labels` data lies outside the file".to_string()))?;
+        let fwant = n.checked_mul(d).and_then(|v| v.checked_mul(dtype.size()));
+        if fwant != Some(fbytes.len()) {
+            return Err(corrupt(
+                "`features` byte size does not match its shape".into(),
+            ));
+        }
+        if n.checked_mul(label_width) != Some(lbytes.len()) {
+            return Err(corrupt(
+                "`labels` byte size does not match its shape".into(),
+            ));
+        }
+        let raw = decode_labels(linfo.dtype, lbytes);
+        let (labels, class_values) = dense_labels(&name, &raw)?;
+        let (count, first) = scan_non_finite(dtype, fbytes);
+        if let Some(first) = first {
+            return Err(Error::NonFinite {
+                path: name,
+                count,
+                row: first / d,
+                col: first % d,
+            });
+        }
+
+        let metadata: BTreeMap<String, String> = meta
+            .metadata()
+            .as_ref()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let (original_shape, shape_known) = resolve_original_shape(&finfo.shape, d, &metadata);
+        Ok(FeatureSet {
+            path: Some(name),
+            storage: Storage::Mapped { map, start: fstart },
+            dtype,
+            n,
+            d,
+            labels,
+            class_values,
+            metadata,
+            original_shape,
+            shape_known,
+        })
+    }
+
+    /// In-memory set (row-major f32 features of `shape` = [n, ...]); labels are raw class values.
+    ///
+    /// Validated like [`FeatureSet::open`]; errors name the set `<in-memory feature set>`.
+    pub fn from_f32(
+        features: Vec<f32>,
+        shape: &[usize],
+        labels: &[i64],
+        metadata: BTreeMap<String, String>,
+    ) -> Result<FeatureSet> {
+        let name = PathBuf::from(IN_MEMORY);
+        let (n, d, dense, class_values) = check_parts(&name, &features, shape, labels)?;
+        let (original_shape, shape_known) = resolve_original_shape(shape, d, &metadata);
+        Ok(FeatureSet {
+            path: None,
+            storage: Storage::Owned(features),
+            dtype: FeatureDtype::F32,
+            n,
+            d,
+            labels: dense,
+            class_values,
+            metadata,
+            original_shape,
+            shape_known,
+        })
+    }
+
+    /// The file this set was opened from; `None` for sets built in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Number of samples (rows), n.
+    pub fn n_samples(&self) -> usize {
+        self.n
+    }
+
+    /// Number of features per sample, d (the product of the trailing dimensions).
+    pub fn n_features(&self) -> usize {
+        self.d
+    }
+
+    /// Number of classes, C (distinct label values).
+    pub fn n_classes(&self) -> usize {
+        self.class_values.len()
+    }
+
+    /// Element type of the stored features.
+    pub fn dtype(&self) -> FeatureDtype {
+        self.dtype
+    }
+
+    /// Dense class id (0..C-1) of each row; raw values are numbered in sorted order.
+    pub fn labels(&self) -> &[u32] {
+        &self.labels
+    }
+
+    /// The sorted distinct raw label values: class id `k` stands for `class_values()[k]`.
+    pub fn class_values(&self) -> &[i64] {
+        &self.class_values
+    }
+
+    /// The file's `__metadata__` (string to string), e.g. `layer`, `model`, `dataset`.
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
+    }
+
+    /// Layer name for reports: metadata `layer`, else the file stem, else `features`.
+    pub fn layer(&self) -> String {
+        if let Some(layer) = self.metadata.get("layer") {
+            return layer.clone();
+        }
+        self.path
+            .as_deref()
+            .and_then(Path::file_stem)
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "features".to_string())
+    }
+
+    /// Position of the layer in the network (metadata `layer_index`), if recorded and numeric.
+    pub fn layer_index(&self) -> Option<i64> {
+        self.metadata.get("layer_index")?.trim().parse().ok()
+    }
+
+    /// Per-sample shape, e.g. `[64, 16, 16]` for a conv layer.
+    ///
+    /// From the tensor's shape when its rank is above 2, else from metadata `original_shape`
+    /// (`"64,16,16"`) when that is consistent with d (a reduced set may carry the shape of the
+    /// layer it came from, which is then ignored), else `[d]`.
+    pub fn original_shape(&self) -> &[usize] {
+        &self.original_shape
+    }
+
+    /// Decodes rows start..start+k (k = out.len()/d; out.len() must be a multiple of d) to f64 into out.
+    ///
+    /// # Panics
+    ///
+    /// If `out.len()` is not a multiple of d or the rows run past `n_samples()` (caller bugs,
+    /// not bad data: the file was validated at open).
+    pub fn read_rows_f64(&self, start: usize, out: &mut [f64]) {
+        let d = self.d;
+        assert!(
+            out.len() % d == 0,
+            "read_rows_f64: buffer length {} is not a multiple of d = {d}",
+            out.len()
+        );
+        let k = out.len() / d;
+        assert!(
+            start.checked_add(k).is_some_and(|end| end <= self.n),
+            "read_rows_f64: rows {start}..{start}+{k} out of range (n = {})",
+            self.n
+        );
+        let first = start * d;
+        let len = out.len();
+        match &self.storage {
+            Storage::Owned(values) => {
+                for (o, &v) in out.iter_mut().zip(&values[first..first + len]) {
+                    *o = f64::from(v);
+                }
+            }
+            Storage::Mapped { map, start: base } => {
+                let size = self.dtype.size();
+                let from = base + first * size;
+                decode_features(self.dtype, &map[from..from + len * size], out);
+            }
+        }
+    }
+
+    /// Writes the set atomically (temp file in the target folder, then rename): features as F32 [n, d], labels as I64 raw values, metadata plus "original_shape" (comma-joined) when rank>2 or known.
+    ///
+    /// On error nothing is left under `path` (an existing file there is kept as it was).
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        let raw: Vec<i64> = self
+            .labels
+            .iter()
+            .map(|&k| self.class_values[k as usize])
+            .collect();
+        let features = match &self.storage {
+            Storage::Owned(values) => FeatureBytes::F32(values),
+            Storage::Mapped { map, start } if self.dtype == FeatureDtype::F32 => {
+                FeatureBytes::F32Le(&map[*start..*start + self.n * self.d * 4])
+            }
+            Storage::Mapped { .. } => FeatureBytes::Set(self),
+        };
+        let shape = self.shape_known.then_some(self.original_shape.as_slice());
+        write_parts(
+            path.as_ref(),
+            self.n,
+            self.d,
+            features,
+            &raw,
+            &self.metadata,
+            shape,
+        )
+    }
+}
+
+/// Atomic write of a feature set from raw parts (same rules as FeatureSet::write). shape = [n, ...].
+///
+/// The parts are validated like [`FeatureSet::from_f32`] first, so that every file written here
+/// opens again. On error nothing is left under `path`.
+pub fn write_feature_set(
+    path: impl AsRef<Path>,
+    features: &[f32],
+    shape: &[usize],
+    labels: &[i64],
+    metadata: &BTreeMap<String, String>,
+) -> Result<()> {
+    let path = path.as_ref();
+    let (n, d, _, _) = check_parts(path, features, shape, labels)?;
+    let (original_shape, known) = resolve_original_shape(shape, d, metadata);
+    let shape = known.then_some(original_shape.as_slice());
+    write_parts(
+        path,
+        n,
+        d,
+        FeatureBytes::F32(features),
+        labels,
+        metadata,
+        shape,
+    )
+}

@@ -1,0 +1,114 @@
+//! Quantile bins for the binned splitter: each feature is quantised once per forest into at
+//! most [`MAX_BINS`] bins, so that a node scores a feature with one pass and a histogram.
+
+use rayon::prelude::*;
+
+use crate::matrix::Matrix;
+use crate::params::MAX_BINS;
+
+/// Values sampled per column to place the quantile edges of a high-cardinality feature.
+const QUANTILE_SAMPLE: usize = 1 << 14;
+
+/// Bin index of every value, column-major like [`Matrix`].
+pub(crate) struct Bins {
+    n: usize,
+    bins: Vec<u8>,
+}
+
+impl Bins {
+    pub(crate) fn new(x: &Matrix) -> Bins {
+        let n = x.n_rows();
+        let mut bins = vec![0u8; n * x.n_cols()];
+        bins.par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(j, out)| bin_column(x.column(j), out));
+        Bins { n, bins }
+    }
+
+    pub(crate) fn column(&self, j: usize) -> &[u8] {
+        &self.bins[j * self.n..(j + 1) * self.n]
+    }
+}
+
+/// A feature with at most `MAX_BINS` distinct values gets one bin per value, which makes the
+/// binned splitter see exactly the thresholds the exact one sees; other features get bins of
+/// roughly equal counts, with edges at quantiles of an evenly strided sample.
+fn bin_column(col: &[f32], out: &mut [u8]) {
+    let edges = match distinct_values(col) {
+        Some(mut distinct) => {
+            distinct.pop(); // the largest value needs no upper edge
+            distinct
+        }
+        None => quantile_edges(col),
+    };
+    for (b, &v) in out.iter_mut().zip(col) {
+        // bin = number of edges strictly below v; at most MAX_BINS - 1 edges, so it fits u8.
+        *b = edges.partition_point(|&e| e < v) as u8;
+    }
+}
+
+/// The sorted distinct values, or `None` as soon as there are more than `MAX_BINS`.
+fn distinct_values(col: &[f32]) -> Option<Vec<f32>> {
+    let mut distinct: Vec<f32> = Vec::with_capacity(MAX_BINS + 1);
+    for &v in col {
+        if let Err(pos) = distinct.binary_search_by(|e| e.total_cmp(&v)) {
+            if distinct.len() == MAX_BINS {
+                return None;
+            }
+            distinct.insert(pos, v);
+        }
+    }
+    Some(distinct)
+}
+
+fn quantile_edges(col: &[f32]) -> Vec<f32> {
+    let stride = col.len().div_ceil(QUANTILE_SAMPLE).max(1);
+    let mut sample: Vec<f32> = col.iter().step_by(stride).copied().collect();
+    sample.sort_unstable_by(f32::total_cmp);
+    let m = sample.len();
+    let mut edges: Vec<f32> = (1..MAX_BINS)
+        .map(|k| sample[(k * m / MAX_BINS).min(m - 1)])
+        .collect();
+    edges.dedup();
+    // An edge equal to the maximum would leave the last bin empty.
+    if edges.last() == sample.last() {
+        edges.pop();
+    }
+    edges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_distinct_values_get_one_bin_each() {
+        let col = [0.5f32, 0.0, 1.0, 0.5, 0.25];
+        let mut out = [0u8; 5];
+        bin_column(&col, &mut out);
+        assert_eq!(out, [2, 0, 3, 2, 1]);
+    }
+
+    #[test]
+    fn many_distinct_values_fill_at_most_256_ordered_bins() {
+        let col: Vec<f32> = (0..100_000)
+            .map(|i| ((i * 7919) % 100_003) as f32)
+            .collect();
+        let mut out = vec![0u8; col.len()];
+        bin_column(&col, &mut out);
+        let mut counts = [0usize; 256];
+        for &b in &out {
+            counts[b as usize] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 0), "every bin is used");
+        // Bins preserve the order of values.
+        let mut pairs: Vec<(f32, u8)> = col.iter().copied().zip(out.iter().copied()).collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert!(pairs.windows(2).all(|w| w[0].1 <= w[1].1));
+        // Roughly equal counts.
+        assert!(
+            counts.iter().all(|&c| (200..=600).contains(&c)),
+            "{counts:?}"
+        );
+    }
+}

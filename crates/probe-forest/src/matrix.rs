@@ -1,0 +1,183 @@
+//! Training inputs, normalised per column to [0, 1] (SPEC §2 step 1) and stored column-major,
+//! which is the order in which a node reads a candidate feature.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Rows decoded per block while reading the source (keeps the f64 buffer near 512 KiB).
+const BLOCK_VALUES: usize = 1 << 16;
+
+/// An n × d matrix normalised to [0, 1] per column, held as f32 in column-major order.
+///
+/// The values are rounded to f32 after normalising in f64, as scikit-learn's trees do with
+/// their float64 input, so thresholds fall on the same grid as the reference's.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    n: usize,
+    d: usize,
+    values: Vec<f32>,
+}
+
+impl Matrix {
+    /// Normalises a row-major source. `read_rows(start, out)` fills `out` with rows
+    /// `start..start + out.len() / d`, as f64. It is called from several threads; each row
+    /// is read twice (once for the column ranges, once to normalise).
+    pub fn from_rows<F>(n: usize, d: usize, read_rows: F) -> Result<Matrix>
+    where
+        F: Fn(usize, &mut [f64]) + Sync,
+    {
+        if n == 0 || d == 0 {
+            return Err(Error::InvalidData(format!(
+                "the matrix is {n} x {d}; it needs at least one row and one column"
+            )));
+        }
+        let rows_per_block = (BLOCK_VALUES / d).max(1);
+        let n_blocks = n.div_ceil(rows_per_block);
+        let block_rows = |b: usize| {
+            let start = b * rows_per_block;
+            (start, rows_per_block.min(n - start))
+        };
+
+        let (lo, hi, bad) = (0..n_blocks)
+            .into_par_iter()
+            .map_init(Vec::new, |buf, b| {
+                let (start, rows) = block_rows(b);
+                buf.resize(rows * d, 0.0);
+                read_rows(start, buf);
+                let mut lo = vec![f64::INFINITY; d];
+                let mut hi = vec![f64::NEG_INFINITY; d];
+                let mut bad = None;
+                for (r, row) in buf.chunks_exact(d).enumerate() {
+                    for (j, &v) in row.iter().enumerate() {
+                        if !v.is_finite() {
+                            bad = bad.or(Some((start + r, j)));
+                        }
+                        lo[j] = lo[j].min(v);
+                        hi[j] = hi[j].max(v);
+                    }
+                }
+                (lo, hi, bad)
+            })
+            .reduce(
+                || (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d], None),
+                |(mut lo, mut hi, bad), (lo2, hi2, bad2)| {
+                    for j in 0..d {
+                        lo[j] = lo[j].min(lo2[j]);
+                        hi[j] = hi[j].max(hi2[j]);
+                    }
+                    (lo, hi, min_position(bad, bad2))
+                },
+            );
+        if let Some((row, col)) = bad {
+            return Err(Error::InvalidData(format!(
+                "non-finite value at row {row}, column {col}"
+            )));
+        }
+
+        // Each task owns a contiguous range of columns, so the output is written without
+        // sharing; the cost is that each task decodes every row.
+        let tasks = rayon::current_num_threads().clamp(1, d);
+        let cols_per_task = d.div_ceil(tasks);
+        let mut values = vec![0f32; n * d];
+        values
+            .par_chunks_mut(n * cols_per_task)
+            .enumerate()
+            .for_each(|(t, out)| {
+                let c0 = t * cols_per_task;
+                let c1 = (c0 + cols_per_task).min(d);
+                let mut buf = Vec::new();
+                for b in 0..n_blocks {
+                    let (start, rows) = block_rows(b);
+                    buf.resize(rows * d, 0.0);
+                    read_rows(start, &mut buf);
+                    for j in c0..c1 {
+                        let span = hi[j] - lo[j];
+                        let col = &mut out[(j - c0) * n + start..(j - c0) * n + start + rows];
+                        for (r, v) in col.iter_mut().enumerate() {
+                            let x = buf[r * d + j];
+                            *v = if span > 0.0 {
+                                ((x - lo[j]) / span) as f32
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                }
+            });
+        Ok(Matrix { n, d, values })
+    }
+
+    /// Normalises a row-major slice of n·d values.
+    pub fn from_row_major(n: usize, d: usize, data: &[f64]) -> Result<Matrix> {
+        if data.len() != n * d {
+            return Err(Error::InvalidData(format!(
+                "{} values do not make a {n} x {d} matrix",
+                data.len()
+            )));
+        }
+        Matrix::from_rows(n, d, |start, out| {
+            out.copy_from_slice(&data[start * d..start * d + out.len()])
+        })
+    }
+
+    /// Number of rows (samples).
+    pub fn n_rows(&self) -> usize {
+        self.n
+    }
+
+    /// Number of columns (features).
+    pub fn n_cols(&self) -> usize {
+        self.d
+    }
+
+    /// Normalised values of column `j`, one per row.
+    pub fn column(&self, j: usize) -> &[f32] {
+        &self.values[j * self.n..(j + 1) * self.n]
+    }
+}
+
+fn min_position(a: Option<(usize, usize)>, b: Option<(usize, usize)>) -> Option<(usize, usize)> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_each_column_to_unit_range() {
+        let data = [1.0, 5.0, 2.0, 2.0, 7.0, 2.0, 3.0, 7.0, 2.0];
+        let m = Matrix::from_row_major(3, 3, &data).unwrap();
+        assert_eq!(m.column(0), &[0.0, 0.5, 1.0]);
+        assert_eq!(m.column(1), &[0.0, 1.0, 1.0]);
+        // A constant column becomes 0.
+        assert_eq!(m.column(2), &[0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn reports_first_non_finite_value() {
+        let data = [1.0, 2.0, 3.0, f64::NAN, 5.0, f64::INFINITY];
+        let e = Matrix::from_row_major(3, 2, &data).unwrap_err();
+        assert!(e.to_string().contains("row 1, column 1"), "{e}");
+    }
+
+    #[test]
+    fn reads_sources_larger_than_one_block() {
+        let (n, d) = (3000, 50);
+        let data: Vec<f64> = (0..n * d).map(|k| ((k * 7919) % 1013) as f64).collect();
+        let m = Matrix::from_row_major(n, d, &data).unwrap();
+        for j in [0, 17, 49] {
+            let col: Vec<f64> = (0..n).map(|i| data[i * d + j]).collect();
+            let lo = col.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = col.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            for i in [0, 1234, n - 1] {
+                assert_eq!(m.column(j)[i], ((col[i] - lo) / (hi - lo)) as f32);
+            }
+        }
+    }
+}

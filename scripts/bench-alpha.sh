@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Times probe-alpha against the reference implementation (numpy + scikit-learn) side by side:
+# mnist-10k pixels (5 trees, depth 15) and a generated 50,000 x 512 Gaussian mixture (5 trees,
+# depth 20). Prints wall-time ratios, both alphas and peak memory. Extra arguments go to
+# scripts/bench_alpha.py (--repeat N, --only mnist|mixture).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! python3 -c "import numpy, sklearn, safetensors" 2>/dev/null; then
+  python3 -m pip install --quiet numpy scikit-learn safetensors
+fi
+cargo build --release --quiet -p probe-cli --bin probe-alpha
+exec python3 scripts/bench_alpha.py "$@"

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Side-by-side timing of probe-alpha against the reference (numpy + scikit-learn).
+
+Run through scripts/bench-alpha.sh. Generates the inputs, runs both tools on each in one
+session, and prints wall-time ratios, both alphas, and peak memory (max RSS) of both.
+"""
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from safetensors.numpy import save_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("PROBE_SHARED", os.path.join(ROOT, "..", "shared"))
+REFERENCE = os.path.join(SHARED, "reference", "sparsity_ref.py")
+
+
+def mnist_pixels(path):
+    d = os.path.join(SHARED, "data", "mnist-10k")
+    img = np.frombuffer(gzip.open(os.path.join(d, "images-idx3-ubyte.gz")).read()[16:], np.uint8)
+    lab = np.frombuffer(gzip.open(os.path.join(d, "labels-idx1-ubyte.gz")).read()[8:], np.uint8)
+    save_file({"features": (img.reshape(-1, 784) / 255).astype(np.float32),
+               "labels": lab.astype(np.int64)}, path, metadata={"layer": "pixels"})
+
+
+def gaussian_mixture(path, n=50_000, d=512, classes=10, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0.0, 0.35, size=(classes, d))
+    y = rng.integers(0, classes, size=n)
+    x = centres[y] + rng.normal(size=(n, d))
+    save_file({"features": x.astype(np.float32), "labels": y.astype(np.int64)}, path,
+              metadata={"layer": "gaussian-mixture"})
+
+
+def run_measured(cmd):
+    """Runs cmd under a wrapper that reports the child's max RSS through wait4."""
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.execvp(cmd[0], cmd)
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        sys.exit(f"{' '.join(cmd)} failed (status {status})")
+    return wall, usage.ru_maxrss / 1024.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--probe", default=os.path.join(ROOT, "target", "release", "probe-alpha"))
+    ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the best is kept")
+    ap.add_argument("--only", choices=["mnist", "mixture"])
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="bench-alpha-")
+    cases = []
+    if a.only in (None, "mnist"):
+        p = os.path.join(work, "mnist10k.safetensors")
+        mnist_pixels(p)
+        cases.append(("mnist-10k pixels (10000 x 784), 5 trees, depth 15", p, 15))
+    if a.only in (None, "mixture"):
+        p = os.path.join(work, "mixture.safetensors")
+        gaussian_mixture(p)
+        cases.append(("Gaussian mixture (50000 x 512, 10 classes), 5 trees, depth 20", p, 20))
+
+    print(f"machine: {os.cpu_count()} cores; best of {a.repeat} run(s) per tool")
+    for name, path, depth in cases:
+        ours_json = os.path.join(work, "ours.json")
+        ref_json = os.path.join(work, "ref.json")
+        ours_cmd = [a.probe, path, "--depth", str(depth), "--trees", "5", "--seed", "2",
+                    "--quiet", "--out", ours_json]
+        ref_cmd = [sys.executable, REFERENCE, path, "--depth", str(depth), "--trees", "5",
+                   "--seed", "2", "--json", ref_json]
+        ours = min((run_measured(ours_cmd) for _ in range(a.repeat)), key=lambda r: r[0])
+        ref = min((run_measured(ref_cmd) for _ in range(a.repeat)), key=lambda r: r[0])
+        alpha_ours = json.load(open(ours_json))["layers"][0]["alpha"]
+        alpha_ref = json.load(open(ref_json))[0]["alpha"]
+        print(f"\n{name}")
+        print(f"  probe-alpha    {ours[0]:8.2f} s  {ours[1]:8.0f} MiB  alpha {alpha_ours:.4f}")
+        print(f"  reference      {ref[0]:8.2f} s  {ref[1]:8.0f} MiB  alpha {alpha_ref:.4f}")
+        print(f"  speed-up {ref[0] / ours[0]:.1f}x, memory ratio {ours[1] / ref[1]:.2f}, "
+              f"alpha difference {abs(alpha_ours - alpha_ref):.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+//! The workspace's integration tests, as one binary (ripgrep's layout): golden files,
+//! the paper's effect, determinism, and every command-line failure mode.
+
+mod alpha_cli;
+mod bad_input;
+mod golden;
+mod util;
