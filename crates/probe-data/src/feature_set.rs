@@ -361,6 +361,62 @@ impl FeatureSet {
         }
     }
 
+    /// The whole feature matrix as row-major f32 without copying, when it is stored that way
+    /// (an F32 file whose data is 4-byte aligned, or a set built in memory); `None` otherwise,
+    /// in which case [`read_rows_f32`](Self::read_rows_f32) decodes it.
+    pub fn as_f32_slice(&self) -> Option<&[f32]> {
+        match &self.storage {
+            Storage::Owned(values) => Some(values),
+            Storage::Mapped { map, start }
+                if self.dtype == FeatureDtype::F32 && cfg!(target_endian = "little") =>
+            {
+                bytemuck::try_cast_slice(&map[*start..*start + self.n * self.d * 4]).ok()
+            }
+            Storage::Mapped { .. } => None,
+        }
+    }
+
+    /// Decodes rows start..start+k (k = out.len()/d) to f32 into out; F64 values are rounded.
+    ///
+    /// # Panics
+    ///
+    /// As [`read_rows_f64`](Self::read_rows_f64).
+    pub fn read_rows_f32(&self, start: usize, out: &mut [f32]) {
+        let d = self.d;
+        assert!(
+            out.len() % d == 0
+                && start
+                    .checked_add(out.len() / d)
+                    .is_some_and(|end| end <= self.n),
+            "read_rows_f32: {} values from row {start} do not fit an {} x {d} set",
+            out.len(),
+            self.n
+        );
+        let first = start * d;
+        let len = out.len();
+        match &self.storage {
+            Storage::Owned(values) => out.copy_from_slice(&values[first..first + len]),
+            Storage::Mapped { map, start: base } if self.dtype == FeatureDtype::F32 => {
+                let from = base + first * 4;
+                for (o, c) in out
+                    .iter_mut()
+                    .zip(map[from..from + len * 4].chunks_exact(4))
+                {
+                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+            }
+            Storage::Mapped { .. } => {
+                let mut wide = vec![0f64; d];
+                for (r, row) in out.chunks_exact_mut(d).enumerate() {
+                    self.read_rows_f64(start + r, &mut wide);
+                    for (o, &v) in row.iter_mut().zip(&wide) {
+                        *o = v as f32;
+                    }
+                }
+            }
+        }
+    }
+
     /// Writes the set atomically (temp file in the target folder, then rename): features as F32 [n, d], labels as I64 raw values, metadata plus "original_shape" (comma-joined) when rank>2 or known.
     ///
     /// On error nothing is left under `path` (an existing file there is kept as it was).

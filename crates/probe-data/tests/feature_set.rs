@@ -253,3 +253,25 @@ fn feature_sets_can_be_shared_across_threads() {
     assert_send_sync::<FeatureSet>();
     assert_send_sync::<Error>();
 }
+
+#[test]
+fn f32_access_is_zero_copy_for_aligned_f32_files_and_decodes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.safetensors");
+    let values: Vec<f32> = (0..12).map(|v| v as f32 * 0.5).collect();
+    probe_data::write_feature_set(&path, &values, &[4, 3], &[0, 1, 0, 1], &Default::default())
+        .unwrap();
+    let set = probe_data::FeatureSet::open(&path).unwrap();
+    assert_eq!(set.as_f32_slice(), Some(values.as_slice()));
+    let mut rows = [0f32; 6];
+    set.read_rows_f32(2, &mut rows);
+    assert_eq!(rows, values[6..12]);
+    let owned = probe_data::FeatureSet::from_f32(
+        values.clone(),
+        &[4, 3],
+        &[0, 1, 0, 1],
+        Default::default(),
+    )
+    .unwrap();
+    assert_eq!(owned.as_f32_slice(), Some(values.as_slice()));
+}

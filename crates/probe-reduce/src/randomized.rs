@@ -1,0 +1,432 @@
+//! Randomized truncated SVD (Halko, Martinsson & Tropp 2011), streaming over row blocks of
+//! the input so that it is never copied: products run in f32 through faer (multithreaded),
+//! the small factorizations at the end in f64.
+//!
+//! For a tall A (n ≥ d), with W₀ = orth(Ω) for a Gaussian d × l test matrix Ω
+//! (l = K + oversamples), each power iteration sets W = orth(Aᵀ·(A·W)); the last product
+//! Y = A·W then gives the SVD of A restricted to span(W) (Rayleigh–Ritz): Y = Q·R and
+//! R = U_R·Σ·V_Rᵀ, so U = Q·U_R and V = W·V_R. A wide A runs the same on Aᵀ. That is 1 + 2q
+//! passes over A for q power iterations (scikit-learn's scheme takes 2 + 2q), and one QR of
+//! the long n × l side instead of one per iteration.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+
+use crate::dense::{orthonormal, small_svd, thin_qr};
+use crate::error::{Error, Result};
+use crate::params::{Method, ValidReduceParams};
+use crate::source::RowSource;
+
+/// Bytes of input decoded or viewed at a time. Fixed, so that results do not depend on the
+/// number of threads.
+const BLOCK_BYTES: usize = 64 << 20;
+/// Rows summed together by one task of the column-statistics pass.
+const STATS_CHUNK: usize = 256;
+
+/// The truncated SVD of a (possibly centred) matrix.
+#[derive(Debug, Clone)]
+pub struct Factorization {
+    /// σ₁ ≥ … ≥ σ_K.
+    pub singular_values: Vec<f64>,
+    /// Right singular vectors V as columns (d × K).
+    pub components: Mat<f32>,
+    /// The reduced features U·Σ (n × K).
+    pub transformed: Mat<f32>,
+    /// Column means of the input.
+    pub column_mean: Vec<f64>,
+    /// Σ_j Var(x_j) of the input (population variance, as numpy's `var`).
+    pub total_variance: f64,
+}
+
+impl Factorization {
+    /// Variance of the reduced features over the input's total variance: scikit-learn's
+    /// `explained_variance_ratio_.sum()` for both `TruncatedSVD` and `PCA`.
+    pub fn explained_variance_ratio(&self) -> f64 {
+        let n = self.transformed.nrows() as f64;
+        let explained: f64 = (0..self.transformed.ncols())
+            .map(|k| {
+                let col = self.transformed.col(k);
+                let (mut s, mut ss) = (0.0f64, 0.0f64);
+                for &v in col.iter() {
+                    s += f64::from(v);
+                    ss += f64::from(v) * f64::from(v);
+                }
+                (ss / n - (s / n) * (s / n)).max(0.0)
+            })
+            .sum();
+        if self.total_variance > 0.0 {
+            explained / self.total_variance
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Computes the top-K singular triplets of the input (centred first for [`Method::Pca`]).
+///
+/// The iteration runs on the long side of the matrix and orthonormalises only on the short
+/// side (a QR of a (short side) × l matrix per iteration); the one QR of the long side comes
+/// at the end. Results are the same for a seed whatever the number of threads.
+pub fn randomized_svd<S: RowSource + ?Sized>(
+    src: &S,
+    params: &ValidReduceParams,
+) -> Result<Factorization> {
+    let (n, d) = (src.n_rows(), src.n_cols());
+    let k = params.n_components();
+    let max = n.min(d);
+    if k > max {
+        return Err(Error::TooManyComponents { n, d, k, max });
+    }
+    let l = (k + params.oversamples()).min(max);
+    let ops = Operator {
+        src,
+        par: Par::rayon(0),
+        centre: params.method() == Method::Pca,
+        mean: Vec::new(),
+    };
+    // Tall (n ≥ d): iterate W (d × l) ← orth(Aᵀ·A·W); wide: the same on Aᵀ.
+    let tall = n >= d;
+    let short = if tall { d } else { n };
+    let mut rng = ChaCha8Rng::seed_from_u64(params.seed());
+    let omega = Mat::<f32>::from_fn(short, l, |_, _| rng.sample::<f32, _>(StandardNormal));
+    let mut w = orthonormal(omega.as_ref(), ops.par);
+
+    let (mut ops, mut long, stats) = ops.first_pass(w.as_ref(), tall)?;
+    for _ in 0..params.power_iters() {
+        let back = ops.back(long.as_ref(), tall);
+        w = orthonormal(back.as_ref(), ops.par);
+        long = ops.forward(w.as_ref(), tall);
+    }
+    ops.mean.clear();
+
+    // long = M·W with M = A (tall) or Aᵀ (wide). long = Q·R and R = U_R·Σ·V_Rᵀ give
+    // M ≈ (Q·U_R)·Σ·(W·V_R)ᵀ.
+    let (q, r) = thin_qr(long.as_ref(), ops.par);
+    let r64 = Mat::<f64>::from_fn(r.nrows(), r.ncols(), |i, j| f64::from(r[(i, j)]));
+    let (u_r, sigma, v_r) = small_svd(r64.as_ref())?;
+    let singular_values: Vec<f64> = sigma[..k].to_vec();
+    let take = |m: &Mat<f64>| Mat::<f32>::from_fn(l, k, |i, j| m[(i, j)] as f32);
+    let mut long_vectors = Mat::<f32>::zeros(q.nrows(), k);
+    matmul(
+        &mut long_vectors,
+        Accum::Replace,
+        &q,
+        &take(&u_r),
+        1.0,
+        ops.par,
+    );
+    let mut short_vectors = Mat::<f32>::zeros(w.nrows(), k);
+    matmul(
+        &mut short_vectors,
+        Accum::Replace,
+        &w,
+        &take(&v_r),
+        1.0,
+        ops.par,
+    );
+    let (mut u, mut v) = if tall {
+        (long_vectors, short_vectors)
+    } else {
+        (short_vectors, long_vectors)
+    };
+
+    // Signs as scikit-learn's svd_flip(u_based_decision=False): the largest |v| is positive.
+    for (j, &sigma) in singular_values.iter().enumerate() {
+        let col = v.col(j);
+        let big = (0..d)
+            .max_by(|&a, &b| col[a].abs().total_cmp(&col[b].abs()))
+            .unwrap_or(0);
+        let sign = if col[big] < 0.0 { -1.0 } else { 1.0 };
+        v.col_mut(j).iter_mut().for_each(|x| *x *= sign);
+        let scale = sign * sigma as f32;
+        u.col_mut(j).iter_mut().for_each(|x| *x *= scale);
+    }
+
+    Ok(Factorization {
+        singular_values,
+        components: v,
+        transformed: u,
+        total_variance: stats.total_variance(),
+        column_mean: stats.mean(),
+    })
+}
+
+/// Products with A (or the centred A − 1μᵀ), streamed over row blocks.
+struct Operator<'a, S: ?Sized> {
+    src: &'a S,
+    par: Par,
+    centre: bool,
+    /// Column means, once the first pass has measured them (f32, for the corrections).
+    mean: Vec<f32>,
+}
+
+impl<S: RowSource + ?Sized> Operator<'_, S> {
+    /// The first product on the long side, reading the column statistics on the way.
+    fn first_pass(
+        mut self,
+        w: MatRef<'_, f32>,
+        tall: bool,
+    ) -> Result<(Self, Mat<f32>, ColumnStats)> {
+        let (product, stats) = if tall {
+            first_pass_times(self.src, w, self.par)?
+        } else {
+            first_pass_transpose_times(self.src, w, self.par)?
+        };
+        self.mean = stats.mean().iter().map(|&m| m as f32).collect();
+        let product = self.correct(product, w, tall);
+        Ok((self, product, stats))
+    }
+
+    /// M·W: A·W when tall, Aᵀ·W when wide.
+    fn forward(&self, w: MatRef<'_, f32>, tall: bool) -> Mat<f32> {
+        let product = if tall {
+            times(self.src, w, self.par)
+        } else {
+            transpose_times(self.src, w, self.par)
+        };
+        self.correct(product, w, tall)
+    }
+
+    /// Mᵀ·Y: Aᵀ·Y when tall, A·Y when wide.
+    fn back(&self, y: MatRef<'_, f32>, tall: bool) -> Mat<f32> {
+        let product = if tall {
+            transpose_times(self.src, y, self.par)
+        } else {
+            times(self.src, y, self.par)
+        };
+        self.correct(product, y, !tall)
+    }
+
+    /// Centring, applied after the product: (A − 1μᵀ)·X = A·X − 1·(μᵀX) and
+    /// (A − 1μᵀ)ᵀ·X = AᵀX − μ·(1ᵀX).
+    fn correct(&self, mut product: Mat<f32>, x: MatRef<'_, f32>, was_a_times: bool) -> Mat<f32> {
+        if !self.centre {
+            return product;
+        }
+        let cols = x.ncols();
+        if was_a_times {
+            for j in 0..cols {
+                let shift: f64 = x
+                    .col(j)
+                    .iter()
+                    .zip(&self.mean)
+                    .map(|(&a, &m)| f64::from(a) * f64::from(m))
+                    .sum();
+                let shift = shift as f32;
+                product.col_mut(j).iter_mut().for_each(|v| *v -= shift);
+            }
+        } else {
+            for j in 0..cols {
+                let sum: f32 = x.col(j).iter().map(|&v| f64::from(v)).sum::<f64>() as f32;
+                for (v, &m) in product.col_mut(j).iter_mut().zip(&self.mean) {
+                    *v -= m * sum;
+                }
+            }
+        }
+        product
+    }
+}
+
+/// Calls `f(first_row, block)` on consecutive row blocks of the source (row-major, d values
+/// a row), viewing the data in place when the source has it as f32 and decoding it into one
+/// reused buffer otherwise.
+fn for_each_block<S: RowSource + ?Sized>(src: &S, mut f: impl FnMut(usize, &[f32])) {
+    let (n, d) = (src.n_rows(), src.n_cols());
+    let rows = (BLOCK_BYTES / 4 / d).clamp(1, n.max(1));
+    let mut buf = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let k = rows.min(n - start);
+        let block: &[f32] = match src.as_slice() {
+            Some(all) => &all[start * d..(start + k) * d],
+            None => {
+                buf.resize(k * d, 0.0);
+                src.read_rows(start, &mut buf);
+                &buf
+            }
+        };
+        f(start, block);
+        start += k;
+    }
+}
+
+/// A · M (n × l).
+fn times<S: RowSource + ?Sized>(src: &S, m: MatRef<'_, f32>, par: Par) -> Mat<f32> {
+    let d = src.n_cols();
+    let mut y = Mat::<f32>::zeros(src.n_rows(), m.ncols());
+    for_each_block(src, |start, block| {
+        let rows = block.len() / d;
+        let a = MatRef::from_row_major_slice(block, rows, d);
+        matmul(
+            y.as_mut().subrows_mut(start, rows),
+            Accum::Replace,
+            a,
+            m,
+            1.0,
+            par,
+        );
+    });
+    y
+}
+
+/// Aᵀ · Q (d × l), summed block by block in a fixed order.
+fn transpose_times<S: RowSource + ?Sized>(src: &S, q: MatRef<'_, f32>, par: Par) -> Mat<f32> {
+    let d = src.n_cols();
+    let mut z = Mat::<f32>::zeros(d, q.ncols());
+    for_each_block(src, |start, block| {
+        let rows = block.len() / d;
+        let a = MatRef::from_row_major_slice(block, rows, d);
+        matmul(
+            &mut z,
+            Accum::Add,
+            a.transpose(),
+            q.subrows(start, rows),
+            1.0,
+            par,
+        );
+    });
+    z
+}
+
+/// A · W together with the column statistics (one read of the input for both).
+fn first_pass_times<S: RowSource + ?Sized>(
+    src: &S,
+    w: MatRef<'_, f32>,
+    par: Par,
+) -> Result<(Mat<f32>, ColumnStats)> {
+    let (n, d) = (src.n_rows(), src.n_cols());
+    let mut y = Mat::<f32>::zeros(n, w.ncols());
+    let mut stats = ColumnStats::new(d, n);
+    let mut bad = None;
+    for_each_block(src, |start, block| {
+        let rows = block.len() / d;
+        let a = MatRef::from_row_major_slice(block, rows, d);
+        matmul(
+            y.as_mut().subrows_mut(start, rows),
+            Accum::Replace,
+            a,
+            w,
+            1.0,
+            par,
+        );
+        bad = bad.or(stats.add_block(start, block));
+    });
+    match bad {
+        Some((row, col)) => Err(Error::NonFinite { row, col }),
+        None => Ok((y, stats)),
+    }
+}
+
+/// Aᵀ · Q together with the column statistics.
+fn first_pass_transpose_times<S: RowSource + ?Sized>(
+    src: &S,
+    q: MatRef<'_, f32>,
+    par: Par,
+) -> Result<(Mat<f32>, ColumnStats)> {
+    let (n, d) = (src.n_rows(), src.n_cols());
+    let mut z = Mat::<f32>::zeros(d, q.ncols());
+    let mut stats = ColumnStats::new(d, n);
+    let mut bad = None;
+    for_each_block(src, |start, block| {
+        let rows = block.len() / d;
+        let a = MatRef::from_row_major_slice(block, rows, d);
+        matmul(
+            &mut z,
+            Accum::Add,
+            a.transpose(),
+            q.subrows(start, rows),
+            1.0,
+            par,
+        );
+        bad = bad.or(stats.add_block(start, block));
+    });
+    match bad {
+        Some((row, col)) => Err(Error::NonFinite { row, col }),
+        None => Ok((z, stats)),
+    }
+}
+
+/// One chunk's column sums, sums of squares, and first non-finite (row, column).
+type ChunkSums = (Vec<f64>, Vec<f64>, Option<(usize, usize)>);
+
+/// Per-column sums of (x − shift) and (x − shift)², in f64; shifting by the first row keeps
+/// the variance accurate when a column's mean is large next to its spread.
+struct ColumnStats {
+    n: usize,
+    shift: Vec<f64>,
+    sum: Vec<f64>,
+    sum_sq: Vec<f64>,
+}
+
+impl ColumnStats {
+    fn new(d: usize, n: usize) -> ColumnStats {
+        ColumnStats {
+            n,
+            shift: Vec::new(),
+            sum: vec![0.0; d],
+            sum_sq: vec![0.0; d],
+        }
+    }
+
+    /// Adds a row-major block; returns the first non-finite value's (row, column), if any.
+    fn add_block(&mut self, start: usize, block: &[f32]) -> Option<(usize, usize)> {
+        let d = self.sum.len();
+        if self.shift.is_empty() {
+            self.shift = block[..d].iter().map(|&x| f64::from(x)).collect();
+        }
+        let shift = &self.shift;
+        // Fixed chunks summed in order: the same totals whatever the number of threads.
+        let partials: Vec<ChunkSums> = block
+            .par_chunks(STATS_CHUNK * d)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let (mut s, mut ss) = (vec![0.0; d], vec![0.0; d]);
+                let mut bad = None;
+                for (r, row) in chunk.chunks_exact(d).enumerate() {
+                    for (j, &x) in row.iter().enumerate() {
+                        let v = f64::from(x) - shift[j];
+                        s[j] += v;
+                        ss[j] += v * v;
+                    }
+                    if bad.is_none() {
+                        if let Some(j) = row.iter().position(|x| !x.is_finite()) {
+                            bad = Some((start + c * STATS_CHUNK + r, j));
+                        }
+                    }
+                }
+                (s, ss, bad)
+            })
+            .collect();
+        let mut first_bad = None;
+        for (s, ss, bad) in partials {
+            for j in 0..d {
+                self.sum[j] += s[j];
+                self.sum_sq[j] += ss[j];
+            }
+            first_bad = first_bad.or(bad);
+        }
+        first_bad
+    }
+
+    fn mean(&self) -> Vec<f64> {
+        let n = self.n as f64;
+        self.sum
+            .iter()
+            .zip(&self.shift)
+            .map(|(s, k)| k + s / n)
+            .collect()
+    }
+
+    fn total_variance(&self) -> f64 {
+        let n = self.n as f64;
+        self.sum
+            .iter()
+            .zip(&self.sum_sq)
+            .map(|(s, ss)| ((ss - s * s / n) / n).max(0.0))
+            .sum()
+    }
+}

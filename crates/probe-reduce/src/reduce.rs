@@ -1,0 +1,117 @@
+//! Reducing a feature set: the randomized SVD of its features, written as a new feature set
+//! with the labels and metadata carried over.
+
+use std::collections::BTreeMap;
+
+use probe_data::FeatureSet;
+
+use crate::error::{Error, Result};
+use crate::params::ValidReduceParams;
+use crate::randomized::{randomized_svd, Factorization};
+use crate::source::RowSource;
+
+/// The reduced features of a matrix and what was kept of it.
+#[derive(Debug, Clone)]
+pub struct Reduction {
+    /// The metadata tag, e.g. `tsvd:256`.
+    pub tag: String,
+    /// n × K reduced features, row-major.
+    pub features: Vec<f32>,
+    /// n.
+    pub n: usize,
+    /// K.
+    pub k: usize,
+    /// σ₁ ≥ … ≥ σ_K.
+    pub singular_values: Vec<f64>,
+    /// Variance of the reduced features over the input's total variance.
+    pub explained_variance_ratio: f64,
+}
+
+/// Reduces any row source to K dimensions.
+pub fn reduce_rows<S: RowSource + ?Sized>(
+    src: &S,
+    params: &ValidReduceParams,
+) -> Result<Reduction> {
+    let f: Factorization = randomized_svd(src, params)?;
+    let (n, k) = (f.transformed.nrows(), f.transformed.ncols());
+    let mut features = vec![0f32; n * k];
+    for j in 0..k {
+        for (i, &v) in f.transformed.col(j).iter().enumerate() {
+            features[i * k + j] = v;
+        }
+    }
+    Ok(Reduction {
+        tag: params.tag(),
+        explained_variance_ratio: f.explained_variance_ratio(),
+        singular_values: f.singular_values,
+        features,
+        n,
+        k,
+    })
+}
+
+/// What became of a feature set.
+#[derive(Debug)]
+pub enum Reduced {
+    /// d ≤ K: the set is used as it is.
+    Unchanged,
+    /// The reduced set (in memory) and the reduction's figures.
+    Reduced(Box<FeatureSet>, Reduction),
+}
+
+/// Reduces a feature set to K dimensions, keeping its labels and metadata and adding
+/// `reduction` (`tsvd:K`, `pca:K`) and `explained_variance_ratio`. A set with d ≤ K is left
+/// unchanged. The error names the file.
+pub fn reduce_set(set: &FeatureSet, params: &ValidReduceParams) -> Result<Reduced> {
+    if set.n_features() <= params.n_components() {
+        return Ok(Reduced::Unchanged);
+    }
+    let reduction = reduce_rows(set, params).map_err(|e| name_file(set, e))?;
+    let mut metadata: BTreeMap<String, String> = set.metadata().clone();
+    metadata.insert("reduction".into(), reduction.tag.clone());
+    metadata.insert(
+        "explained_variance_ratio".into(),
+        format!("{}", reduction.explained_variance_ratio),
+    );
+    metadata
+        .entry("original_shape".into())
+        .or_insert_with(|| join(set.original_shape()));
+    metadata
+        .entry("layer".into())
+        .or_insert_with(|| set.layer());
+    let labels: Vec<i64> = set
+        .labels()
+        .iter()
+        .map(|&c| set.class_values()[c as usize])
+        .collect();
+    let reduced = FeatureSet::from_f32(
+        reduction.features.clone(),
+        &[reduction.n, reduction.k],
+        &labels,
+        metadata,
+    )?;
+    Ok(Reduced::Reduced(Box::new(reduced), reduction))
+}
+
+fn join(shape: &[usize]) -> String {
+    shape
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Errors about the data say which file they are about.
+fn name_file(set: &FeatureSet, e: Error) -> Error {
+    match (set.path(), e) {
+        (Some(path), Error::NonFinite { row, col }) => Error::InFile {
+            path: path.to_path_buf(),
+            source: Box::new(Error::NonFinite { row, col }),
+        },
+        (Some(path), e @ Error::TooManyComponents { .. }) => Error::InFile {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        },
+        (_, e) => e,
+    }
+}

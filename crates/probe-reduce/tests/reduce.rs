@@ -1,0 +1,275 @@
+//! The randomized SVD against an exact one, reconstruction, PCA, determinism, feature sets,
+//! and each bad input.
+
+use std::collections::BTreeMap;
+
+use faer::Mat;
+use probe_data::FeatureSet;
+use probe_reduce::{
+    randomized_svd, reduce_rows, reduce_set, DenseRows, Error, Method, ReduceParams, Reduced,
+};
+
+/// n × d = (n × r Gaussian-ish scores with decaying scale) · (r × d loadings) + noise, plus
+/// `offset` on every value; deterministic.
+fn low_rank(n: usize, d: usize, r: usize, noise: f32, offset: f32) -> Vec<f32> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut unit = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+    };
+    let scores: Vec<f32> = (0..n * r)
+        .map(|k| unit() * (10.0 / (1 + k % r) as f32))
+        .collect();
+    let loadings: Vec<f32> = (0..r * d).map(|_| unit()).collect();
+    (0..n * d)
+        .map(|k| {
+            let (i, j) = (k / d, k % d);
+            let signal: f32 = (0..r)
+                .map(|t| scores[i * r + t] * loadings[t * d + j])
+                .sum();
+            signal + noise * unit() + offset
+        })
+        .collect()
+}
+
+/// Singular values of the matrix, exactly (f64), after subtracting column means if `centre`.
+fn exact_singular_values(data: &[f32], n: usize, d: usize, centre: bool) -> Vec<f64> {
+    let mean: Vec<f64> = (0..d)
+        .map(|j| {
+            if centre {
+                (0..n).map(|i| f64::from(data[i * d + j])).sum::<f64>() / n as f64
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let m = Mat::<f64>::from_fn(n, d, |i, j| f64::from(data[i * d + j]) - mean[j]);
+    m.singular_values().unwrap()
+}
+
+#[test]
+fn top_singular_values_match_an_exact_svd() {
+    let (n, d, k) = (600, 120, 8);
+    let data = low_rank(n, d, 10, 0.01, 0.0);
+    let exact = exact_singular_values(&data, n, d, false);
+    let params = ReduceParams::new(k).check().unwrap();
+    let f = randomized_svd(&DenseRows::new(&data, n, d), &params).unwrap();
+    for i in 0..k {
+        let rel = (f.singular_values[i] - exact[i]).abs() / exact[i];
+        assert!(
+            rel < 1e-3,
+            "sigma {i}: {} vs exact {}",
+            f.singular_values[i],
+            exact[i]
+        );
+    }
+}
+
+#[test]
+fn pca_matches_the_exact_svd_of_the_centred_matrix() {
+    let (n, d, k) = (500, 60, 5);
+    let data = low_rank(n, d, 6, 0.01, 40.0);
+    let exact = exact_singular_values(&data, n, d, true);
+    let params = ReduceParams::new(k).method(Method::Pca).check().unwrap();
+    let f = randomized_svd(&DenseRows::new(&data, n, d), &params).unwrap();
+    for i in 0..k {
+        let rel = (f.singular_values[i] - exact[i]).abs() / exact[i];
+        assert!(
+            rel < 1e-3,
+            "sigma {i}: {} vs exact {}",
+            f.singular_values[i],
+            exact[i]
+        );
+    }
+    // Centred scores have zero mean, and their variance is σ²/n.
+    for j in 0..k {
+        let col = f.transformed.col(j);
+        let mean = col.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
+        assert!(
+            mean.abs() < 1e-3 * f.singular_values[j],
+            "component {j} mean {mean}"
+        );
+    }
+    let total: f64 = exact.iter().map(|s| s * s).sum();
+    let kept: f64 = exact[..k].iter().map(|s| s * s).sum();
+    assert!((f.explained_variance_ratio() - kept / total).abs() < 1e-3);
+}
+
+#[test]
+fn reduced_features_reconstruct_a_low_rank_set() {
+    let (n, d, k) = (400, 50, 4);
+    let data = low_rank(n, d, k, 0.0, 0.0);
+    let params = ReduceParams::new(k).check().unwrap();
+    let f = randomized_svd(&DenseRows::new(&data, n, d), &params).unwrap();
+    // X ≈ (UΣ)·Vᵀ
+    let (mut err, mut norm) = (0.0f64, 0.0f64);
+    for i in 0..n {
+        for j in 0..d {
+            let x: f64 = (0..k)
+                .map(|t| f64::from(f.transformed[(i, t)]) * f64::from(f.components[(j, t)]))
+                .sum();
+            let truth = f64::from(data[i * d + j]);
+            err += (x - truth).powi(2);
+            norm += truth * truth;
+        }
+    }
+    assert!(
+        (err / norm).sqrt() < 1e-4,
+        "relative error {}",
+        (err / norm).sqrt()
+    );
+    assert!(f.explained_variance_ratio() > 0.9999);
+}
+
+#[test]
+fn explained_variance_ratio_is_scikit_learns_for_truncated_svd() {
+    // TruncatedSVD: var(X·V, axis=0).sum() / var(X, axis=0).sum(), on uncentred data.
+    let (n, d, k) = (300, 40, 3);
+    let data = low_rank(n, d, 8, 0.1, 2.0);
+    let params = ReduceParams::new(k).check().unwrap();
+    let f = randomized_svd(&DenseRows::new(&data, n, d), &params).unwrap();
+    let var = |col: &mut dyn Iterator<Item = f64>| {
+        let v: Vec<f64> = col.collect();
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64
+    };
+    let total: f64 = (0..d)
+        .map(|j| var(&mut (0..n).map(|i| f64::from(data[i * d + j]))))
+        .sum();
+    let kept: f64 = (0..k)
+        .map(|t| {
+            var(&mut (0..n).map(|i| {
+                (0..d)
+                    .map(|j| f64::from(data[i * d + j]) * f64::from(f.components[(j, t)]))
+                    .sum::<f64>()
+            }))
+        })
+        .sum();
+    assert!((f.explained_variance_ratio() - kept / total).abs() < 1e-4);
+}
+
+#[test]
+fn same_seed_same_result_whatever_the_thread_count() {
+    let (n, d) = (3000, 80);
+    let data = low_rank(n, d, 12, 0.2, 0.0);
+    let params = ReduceParams::new(10).seed(3).check().unwrap();
+    let run = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| reduce_rows(&DenseRows::new(&data, n, d), &params).unwrap())
+    };
+    let (a, b) = (run(1), run(2));
+    // Compared as booleans: a failure should not print 30,000 numbers.
+    assert!(
+        a.features == b.features,
+        "features differ between 1 and 2 threads"
+    );
+    assert_eq!(a.singular_values, b.singular_values);
+    assert!(
+        b.features == run(2).features,
+        "features differ between runs"
+    );
+}
+
+fn write_set(dir: &std::path::Path, data: &[f32], shape: &[usize]) -> std::path::PathBuf {
+    let path = dir.join("layer.safetensors");
+    let n = shape[0];
+    let labels: Vec<i64> = (0..n as i64).map(|i| (i % 3) * 10).collect();
+    let meta = BTreeMap::from([
+        ("layer".to_string(), "layer1.0.conv1".to_string()),
+        ("model".to_string(), "resnet18".to_string()),
+    ]);
+    probe_data::write_feature_set(&path, data, shape, &labels, &meta).unwrap();
+    path
+}
+
+#[test]
+fn reduces_a_feature_set_keeping_labels_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = low_rank(200, 64, 5, 0.05, 0.0);
+    let path = write_set(dir.path(), &data, &[200, 4, 4, 4]);
+    let set = FeatureSet::open(&path).unwrap();
+    let params = ReduceParams::new(6).check().unwrap();
+    let Reduced::Reduced(reduced, stats) = reduce_set(&set, &params).unwrap() else {
+        panic!("64 > 6 columns should be reduced");
+    };
+    assert_eq!((reduced.n_samples(), reduced.n_features()), (200, 6));
+    assert_eq!(reduced.labels(), set.labels());
+    assert_eq!(reduced.class_values(), &[0, 10, 20]);
+    let meta = reduced.metadata();
+    assert_eq!(meta["reduction"], "tsvd:6");
+    assert_eq!(meta["model"], "resnet18");
+    assert_eq!(meta["layer"], "layer1.0.conv1");
+    assert_eq!(meta["original_shape"], "4,4,4");
+    let evr: f64 = meta["explained_variance_ratio"].parse().unwrap();
+    assert_eq!(evr, stats.explained_variance_ratio);
+    assert!(evr > 0.99 && evr <= 1.0 + 1e-9);
+    // d <= K: left as it is.
+    let wide = ReduceParams::new(64).check().unwrap();
+    assert!(matches!(
+        reduce_set(&set, &wide).unwrap(),
+        Reduced::Unchanged
+    ));
+}
+
+#[test]
+fn wide_matrices_match_an_exact_svd_too() {
+    // n < d runs the iteration on the transpose.
+    let (n, d, k) = (90, 400, 6);
+    for method in [Method::Tsvd, Method::Pca] {
+        let data = low_rank(n, d, 8, 0.01, 1.5);
+        let exact = exact_singular_values(&data, n, d, method == Method::Pca);
+        let params = ReduceParams::new(k).method(method).check().unwrap();
+        let f = randomized_svd(&DenseRows::new(&data, n, d), &params).unwrap();
+        assert_eq!((f.transformed.nrows(), f.components.nrows()), (n, d));
+        for i in 0..k {
+            let rel = (f.singular_values[i] - exact[i]).abs() / exact[i];
+            assert!(
+                rel < 1e-3,
+                "{method}: sigma {i}: {} vs {}",
+                f.singular_values[i],
+                exact[i]
+            );
+        }
+        // U·Σ is X·V for the (centred) data.
+        let mean: Vec<f64> = (0..d)
+            .map(|j| (0..n).map(|i| f64::from(data[i * d + j])).sum::<f64>() / n as f64)
+            .collect();
+        for (i, t) in [(0, 0), (45, 2), (89, 5)] {
+            let xv: f64 = (0..d)
+                .map(|j| {
+                    let x = f64::from(data[i * d + j])
+                        - if method == Method::Pca { mean[j] } else { 0.0 };
+                    x * f64::from(f.components[(j, t)])
+                })
+                .sum();
+            let got = f64::from(f.transformed[(i, t)]);
+            assert!(
+                (got - xv).abs() < 1e-3 * f.singular_values[0],
+                "{method}: {got} vs {xv}"
+            );
+        }
+    }
+}
+
+#[test]
+fn too_many_components_names_the_limit() {
+    let data = low_rank(10, 30, 3, 0.0, 0.0);
+    let params = ReduceParams::new(12).check().unwrap();
+    let e = reduce_rows(&DenseRows::new(&data, 10, 30), &params).unwrap_err();
+    assert!(matches!(e, Error::TooManyComponents { max: 10, .. }), "{e}");
+    assert!(e.to_string().contains("at most 10"), "{e}");
+}
+
+#[test]
+fn non_finite_values_are_located() {
+    let mut data = low_rank(50, 8, 2, 0.0, 0.0);
+    data[17 * 8 + 5] = f32::NAN;
+    let params = ReduceParams::new(2).check().unwrap();
+    let e = reduce_rows(&DenseRows::new(&data, 50, 8), &params).unwrap_err();
+    assert!(e.to_string().contains("row 17, column 5"), "{e}");
+}
