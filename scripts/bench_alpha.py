@@ -8,16 +8,14 @@ import argparse
 import gzip
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 from safetensors.numpy import save_file
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.environ.get("PROBE_SHARED", os.path.join(ROOT, "..", "shared"))
+from benchlib import ROOT, SHARED, best_of
+
 REFERENCE = os.path.join(SHARED, "reference", "sparsity_ref.py")
 
 
@@ -36,21 +34,6 @@ def gaussian_mixture(path, n=50_000, d=512, classes=10, seed=0):
     x = centres[y] + rng.normal(size=(n, d))
     save_file({"features": x.astype(np.float32), "labels": y.astype(np.int64)}, path,
               metadata={"layer": "gaussian-mixture"})
-
-
-def run_measured(cmd):
-    """Runs cmd under a wrapper that reports the child's max RSS through wait4."""
-    start = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.execvp(cmd[0], cmd)
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - start
-    if status != 0:
-        sys.exit(f"{' '.join(cmd)} failed (status {status})")
-    return wall, usage.ru_maxrss / 1024.0
 
 
 def main():
@@ -78,8 +61,8 @@ def main():
                     "--quiet", "--out", ours_json]
         ref_cmd = [sys.executable, REFERENCE, path, "--depth", str(depth), "--trees", "5",
                    "--seed", "2", "--json", ref_json]
-        ours = min((run_measured(ours_cmd) for _ in range(a.repeat)), key=lambda r: r[0])
-        ref = min((run_measured(ref_cmd) for _ in range(a.repeat)), key=lambda r: r[0])
+        ours = best_of(a.repeat, ours_cmd)
+        ref = best_of(a.repeat, ref_cmd)
         alpha_ours = json.load(open(ours_json))["layers"][0]["alpha"]
         alpha_ref = json.load(open(ref_json))[0]["alpha"]
         print(f"\n{name}")

@@ -76,6 +76,7 @@ pub fn blobs(classes: usize, per_class: usize, d: usize, spread: f32) -> (Vec<f3
 pub fn run(bin: &str, args: &[&str]) -> Output {
     let exe = match bin {
         "probe-alpha" => env!("CARGO_BIN_EXE_probe-alpha"),
+        "probe-reduce" => env!("CARGO_BIN_EXE_probe-reduce"),
         other => panic!("unknown binary {other}"),
     };
     Command::new(exe).args(args).output().unwrap()

@@ -83,6 +83,12 @@ impl Probe {
             norm: self.norm,
             seed: self.forest.seed(),
             seconds: start.elapsed().as_secs_f64(),
+            reduction: set.metadata().get("reduction").cloned(),
+            explained_variance_ratio: set
+                .metadata()
+                .get("explained_variance_ratio")
+                .and_then(|v| v.parse().ok()),
+            input_d: set.n_features(),
             angle_curve: estimate.angle_curve,
         })
     }
@@ -130,6 +136,14 @@ pub struct LayerRecord {
     pub seed: u64,
     /// Wall time of normalisation, forest and estimator, in seconds.
     pub seconds: f64,
+    /// How the features were reduced before the forest (`tsvd:K`, `pca:K`; metadata
+    /// `reduction`), or `None`.
+    pub reduction: Option<String>,
+    /// Share of the input's variance the reduction kept, when reduced.
+    pub explained_variance_ratio: Option<f64>,
+    /// Width of the layer before any reduction done in memory by the probe (equal to `d`
+    /// otherwise).
+    pub input_d: usize,
     /// Angle of the τ-sparsity curve in degrees on the τ grid 0.30..1.99 (diagnostic plot).
     pub angle_curve: Vec<f64>,
 }

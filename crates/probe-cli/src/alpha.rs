@@ -7,9 +7,11 @@ use clap::Parser;
 use probe_alpha::{AlphaParams, LayerRecord, Probe};
 use probe_data::FeatureSet;
 use probe_forest::{ForestParams, MaxFeatures, Splitter, WaveletNorm};
+use probe_reduce::{reduce_set_with_progress, Method, ReduceParams, Reduced, ValidReduceParams};
 use serde::Serialize;
 
-use crate::output::{one_line, print_error, print_line, progress_bar, write_atomic};
+use crate::files::{expand, Failure};
+use crate::output::{one_line, print_error, print_line, progress_bar, thread_pool, write_atomic};
 
 /// Scores how well each layer's features organise the training set by class (the Sparsity
 /// Probe's alpha-score; higher = simpler class geometry).
@@ -32,7 +34,7 @@ pub struct AlphaArgs {
     /// Threshold search: binned (256 quantile bins per feature, fast) or exact.
     #[arg(long, default_value = "binned")]
     pub splitter: Splitter,
-    /// Seed of the forest's bootstrap and feature draws.
+    /// Seed of the forest's bootstrap and feature draws (and of --reduce-to).
     #[arg(long, default_value_t = 2)]
     pub seed: u64,
     /// ε₁ in degrees: the narrowest window around −90° in which the critical τ lies.
@@ -41,6 +43,13 @@ pub struct AlphaArgs {
     /// Wavelet weighting: samples (share of samples in the node) or volume (cell volume).
     #[arg(long, default_value = "samples")]
     pub norm: WaveletNorm,
+    /// Reduce layers wider than K to K dimensions in memory before the forest (the
+    /// original tool's feature_dimension; it used 2500).
+    #[arg(long, value_name = "K")]
+    pub reduce_to: Option<usize>,
+    /// Reduction used by --reduce-to: tsvd (truncated SVD, the original tool's) or pca.
+    #[arg(long, default_value = "tsvd")]
+    pub reduce_method: Method,
     /// Worker threads (default: one per core). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -61,13 +70,9 @@ struct Settings {
     seed: u64,
     epsilon: f64,
     norm: WaveletNorm,
+    reduce_to: Option<usize>,
+    reduce_method: Option<Method>,
     threads: usize,
-}
-
-#[derive(Serialize)]
-struct Failure {
-    file: String,
-    error: String,
 }
 
 #[derive(Serialize)]
@@ -93,13 +98,17 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
         AlphaParams::default().epsilon(args.epsilon),
         args.norm,
     )?;
-    if args.threads == Some(0) {
-        anyhow::bail!("--threads must be at least 1");
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
-        .build()
-        .context("cannot start the worker threads")?;
+    let reduce = args
+        .reduce_to
+        .map(|k| {
+            ReduceParams::new(k)
+                .method(args.reduce_method)
+                .seed(args.seed)
+                .check()
+        })
+        .transpose()
+        .context("--reduce-to")?;
+    let pool = thread_pool(args.threads)?;
     if let Some(out) = &args.out {
         check_writable(out)?;
     }
@@ -112,14 +121,7 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
     ));
     for file in files {
         let shown = file.display().to_string();
-        let outcome = FeatureSet::open(&file)
-            .map_err(anyhow::Error::from)
-            .and_then(|set| {
-                let bar = progress_bar(args.trees as u64, set.layer(), args.quiet);
-                let record = pool.install(|| probe.run(&set, &|| bar.inc(1)));
-                bar.finish_and_clear();
-                record.with_context(|| shown.clone())
-            });
+        let outcome = pool.install(|| probe_file(&probe, reduce.as_ref(), &file, args.quiet));
         match outcome {
             Ok(record) => {
                 if printing {
@@ -159,6 +161,8 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
                 seed: args.seed,
                 epsilon: args.epsilon,
                 norm: args.norm,
+                reduce_to: args.reduce_to,
+                reduce_method: args.reduce_to.map(|_| args.reduce_method),
                 threads: pool.current_num_threads(),
             },
             layers: &layers,
@@ -168,6 +172,46 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
         write_atomic(out, &json)?;
     }
     Ok(failures.is_empty())
+}
+
+/// One file through the probe: open, reduce in memory when asked and wider than K, score.
+pub fn probe_file(
+    probe: &Probe,
+    reduce: Option<&ValidReduceParams>,
+    file: &Path,
+    quiet: bool,
+) -> anyhow::Result<LayerRecord> {
+    let start = std::time::Instant::now();
+    let set = FeatureSet::open(file)?;
+    let input_d = set.n_features();
+    let set = match reduce {
+        Some(params) if input_d > params.n_components() => {
+            let bar = progress_bar(
+                0,
+                format!("{} ({})", set.layer(), params.tag()),
+                "passes",
+                quiet,
+            );
+            let reduced = reduce_set_with_progress(&set, params, &|done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            });
+            bar.finish_and_clear();
+            match reduced? {
+                Reduced::Reduced(reduced, _) => *reduced,
+                Reduced::Unchanged => set,
+            }
+        }
+        _ => set,
+    };
+    let bar = progress_bar(probe.forest().n_trees() as u64, set.layer(), "trees", quiet);
+    let record = probe.run(&set, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let mut record = record.with_context(|| file.display().to_string())?;
+    record.file = Some(file.display().to_string());
+    record.input_d = input_d;
+    record.seconds = start.elapsed().as_secs_f64();
+    Ok(record)
 }
 
 /// Fails early, before any forest is fitted, when the results could not be written.
@@ -184,38 +228,4 @@ fn check_writable(out: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Paths as given, with glob patterns expanded (sorted) where the shell did not expand them;
-/// a pattern that matches nothing is a failure of its own.
-fn expand(args: &[String]) -> (Vec<PathBuf>, Vec<Failure>) {
-    let mut files = Vec::new();
-    let mut failures = Vec::new();
-    for arg in args {
-        let is_pattern = arg.contains(['*', '?', '[']) && !Path::new(arg).exists();
-        if !is_pattern {
-            files.push(PathBuf::from(arg));
-            continue;
-        }
-        let matched: Vec<PathBuf> = match glob::glob(arg) {
-            Ok(paths) => paths.filter_map(Result::ok).collect(),
-            Err(e) => {
-                failures.push(Failure {
-                    file: arg.clone(),
-                    error: format!("{arg}: not a valid glob pattern: {e}"),
-                });
-                continue;
-            }
-        };
-        if matched.is_empty() {
-            let error = format!("{arg}: no file matches this pattern");
-            print_error(&anyhow::anyhow!(error.clone()));
-            failures.push(Failure {
-                file: arg.clone(),
-                error,
-            });
-        }
-        files.extend(matched);
-    }
-    (files, failures)
 }

@@ -6,4 +6,6 @@
 #![deny(missing_docs)]
 
 pub mod alpha;
+pub mod files;
 pub mod output;
+pub mod reduce;

@@ -60,21 +60,33 @@ pub fn print_error(err: &anyhow::Error) {
     let _ = writeln!(std::io::stderr(), "error: {}", one_line(err));
 }
 
-/// A progress bar over `len` steps on stderr; hidden when stderr is not a terminal or when
-/// `quiet` is set.
-pub fn progress_bar(len: u64, message: String, quiet: bool) -> ProgressBar {
+/// A progress bar over `len` steps of `unit` ("trees", "passes") on stderr; hidden when
+/// stderr is not a terminal or when `quiet` is set.
+pub fn progress_bar(len: u64, message: String, unit: &str, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
+    let template = format!("{{spinner}} {{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit}, {{elapsed}}");
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} trees, {elapsed}")
+        ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
     bar.set_message(message);
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
+}
+
+/// A worker pool of `threads` threads (all cores when `None`).
+pub fn thread_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
+    if threads == Some(0) {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()
+        .context("cannot start the worker threads")
 }
 
 /// Runs a command body and turns its outcome into an exit code: 0 on success, 1 when the

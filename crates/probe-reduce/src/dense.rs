@@ -11,46 +11,67 @@ use faer::{Conj, Mat, MatRef, Par};
 
 use crate::error::{Error, Result};
 
-/// Thin QR of a tall m × c matrix (m ≥ c): Q (m × c, orthonormal columns) and R (c × c).
-pub(crate) fn thin_qr(m: MatRef<'_, f32>, par: Par) -> (Mat<f32>, Mat<f32>) {
-    let (rows, cols) = m.shape();
-    let size = rows.min(cols);
-    let block = factor::recommended_block_size::<f32>(rows, cols);
-    let mut qr = m.to_owned();
-    let mut coeff = Mat::<f32>::zeros(block, size);
-    factor::qr_in_place(
-        qr.as_mut(),
-        coeff.as_mut(),
-        Par::Seq,
-        MemStack::new(&mut MemBuffer::new(factor::qr_in_place_scratch::<f32>(
-            rows,
-            cols,
-            block,
+/// Householder QR of a tall m × c matrix (m ≥ c), kept in factored form.
+pub(crate) struct Qr {
+    factors: Mat<f32>,
+    coeff: Mat<f32>,
+}
+
+impl Qr {
+    pub(crate) fn new(m: MatRef<'_, f32>) -> Qr {
+        let (rows, cols) = m.shape();
+        let block = factor::recommended_block_size::<f32>(rows, cols);
+        let mut factors = m.to_owned();
+        let mut coeff = Mat::<f32>::zeros(block, rows.min(cols));
+        factor::qr_in_place(
+            factors.as_mut(),
+            coeff.as_mut(),
             Par::Seq,
+            MemStack::new(&mut MemBuffer::new(factor::qr_in_place_scratch::<f32>(
+                rows,
+                cols,
+                block,
+                Par::Seq,
+                Default::default(),
+            ))),
             Default::default(),
-        ))),
-        Default::default(),
-    );
-    let r = Mat::<f32>::from_fn(size, cols, |i, j| if i <= j { qr[(i, j)] } else { 0.0 });
-    let mut q = Mat::<f32>::identity(rows, size);
-    householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
-        qr.as_ref().subcols(0, size),
-        coeff.as_ref(),
-        Conj::No,
-        q.as_mut(),
-        par,
-        MemStack::new(&mut MemBuffer::new(
-            householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f32>(
-                rows, block, size,
-            ),
-        )),
-    );
-    (q, r)
+        );
+        Qr { factors, coeff }
+    }
+
+    /// The c × c upper-triangular factor R.
+    pub(crate) fn r(&self) -> Mat<f32> {
+        let c = self.factors.ncols();
+        Mat::<f32>::from_fn(c, c, |i, j| if i <= j { self.factors[(i, j)] } else { 0.0 })
+    }
+
+    /// Q·X for a c × k matrix X (the thin Q times X, without forming Q).
+    pub(crate) fn q_times(&self, x: MatRef<'_, f32>, par: Par) -> Mat<f32> {
+        let (rows, size) = (self.factors.nrows(), self.coeff.ncols());
+        let mut out = Mat::<f32>::zeros(rows, x.ncols());
+        out.as_mut().subrows_mut(0, size).copy_from(x);
+        householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+            self.factors.as_ref().subcols(0, size),
+            self.coeff.as_ref(),
+            Conj::No,
+            out.as_mut(),
+            par,
+            MemStack::new(&mut MemBuffer::new(
+                householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f32>(
+                    rows,
+                    self.coeff.nrows(),
+                    x.ncols(),
+                ),
+            )),
+        );
+        out
+    }
 }
 
 /// An orthonormal basis of the columns of a tall matrix.
 pub(crate) fn orthonormal(m: MatRef<'_, f32>, par: Par) -> Mat<f32> {
-    thin_qr(m, par).0
+    let size = m.nrows().min(m.ncols());
+    Qr::new(m).q_times(Mat::<f32>::identity(size, size).as_ref(), par)
 }
 
 /// SVD of a small square matrix in f64: (U, singular values in decreasing order, V).

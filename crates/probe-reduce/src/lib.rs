@@ -33,6 +33,9 @@ mod source;
 
 pub use error::{Error, Result};
 pub use params::{Method, ReduceParams, ValidReduceParams};
-pub use randomized::{randomized_svd, Factorization};
-pub use reduce::{reduce_rows, reduce_set, Reduced, Reduction};
+pub use randomized::{randomized_svd, randomized_svd_with_progress, Factorization};
+pub use reduce::{
+    reduce_rows, reduce_rows_with_progress, reduce_set, reduce_set_with_progress, Reduced,
+    Reduction,
+};
 pub use source::{DenseRows, RowSource};

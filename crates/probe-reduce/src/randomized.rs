@@ -16,14 +16,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use crate::dense::{orthonormal, small_svd, thin_qr};
+use crate::dense::{orthonormal, small_svd, Qr};
 use crate::error::{Error, Result};
 use crate::params::{Method, ValidReduceParams};
 use crate::source::RowSource;
 
 /// Bytes of input decoded or viewed at a time. Fixed, so that results do not depend on the
 /// number of threads.
-const BLOCK_BYTES: usize = 64 << 20;
+const BLOCK_BYTES: usize = 16 << 20;
 /// Rows summed together by one task of the column-statistics pass.
 const STATS_CHUNK: usize = 256;
 
@@ -75,6 +75,16 @@ pub fn randomized_svd<S: RowSource + ?Sized>(
     src: &S,
     params: &ValidReduceParams,
 ) -> Result<Factorization> {
+    randomized_svd_with_progress(src, params, &|_, _| {})
+}
+
+/// As [`randomized_svd`], calling `progress(done, total)` after each pass over the data
+/// (1 + 2·power_iters passes), for progress bars.
+pub fn randomized_svd_with_progress<S: RowSource + ?Sized>(
+    src: &S,
+    params: &ValidReduceParams,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Factorization> {
     let (n, d) = (src.n_rows(), src.n_cols());
     let k = params.n_components();
     let max = n.min(d);
@@ -95,30 +105,27 @@ pub fn randomized_svd<S: RowSource + ?Sized>(
     let omega = Mat::<f32>::from_fn(short, l, |_, _| rng.sample::<f32, _>(StandardNormal));
     let mut w = orthonormal(omega.as_ref(), ops.par);
 
+    let passes = 1 + 2 * params.power_iters();
     let (mut ops, mut long, stats) = ops.first_pass(w.as_ref(), tall)?;
-    for _ in 0..params.power_iters() {
+    progress(1, passes);
+    for it in 0..params.power_iters() {
         let back = ops.back(long.as_ref(), tall);
+        progress(2 + 2 * it, passes);
         w = orthonormal(back.as_ref(), ops.par);
         long = ops.forward(w.as_ref(), tall);
+        progress(3 + 2 * it, passes);
     }
     ops.mean.clear();
 
     // long = M·W with M = A (tall) or Aᵀ (wide). long = Q·R and R = U_R·Σ·V_Rᵀ give
     // M ≈ (Q·U_R)·Σ·(W·V_R)ᵀ.
-    let (q, r) = thin_qr(long.as_ref(), ops.par);
+    let qr = Qr::new(long.as_ref());
+    let r = qr.r();
     let r64 = Mat::<f64>::from_fn(r.nrows(), r.ncols(), |i, j| f64::from(r[(i, j)]));
     let (u_r, sigma, v_r) = small_svd(r64.as_ref())?;
     let singular_values: Vec<f64> = sigma[..k].to_vec();
     let take = |m: &Mat<f64>| Mat::<f32>::from_fn(l, k, |i, j| m[(i, j)] as f32);
-    let mut long_vectors = Mat::<f32>::zeros(q.nrows(), k);
-    matmul(
-        &mut long_vectors,
-        Accum::Replace,
-        &q,
-        &take(&u_r),
-        1.0,
-        ops.par,
-    );
+    let long_vectors = qr.q_times(take(&u_r).as_ref(), ops.par);
     let mut short_vectors = Mat::<f32>::zeros(w.nrows(), k);
     matmul(
         &mut short_vectors,

@@ -7,7 +7,7 @@ use probe_data::FeatureSet;
 
 use crate::error::{Error, Result};
 use crate::params::ValidReduceParams;
-use crate::randomized::{randomized_svd, Factorization};
+use crate::randomized::{randomized_svd_with_progress, Factorization};
 use crate::source::RowSource;
 
 /// The reduced features of a matrix and what was kept of it.
@@ -32,7 +32,16 @@ pub fn reduce_rows<S: RowSource + ?Sized>(
     src: &S,
     params: &ValidReduceParams,
 ) -> Result<Reduction> {
-    let f: Factorization = randomized_svd(src, params)?;
+    reduce_rows_with_progress(src, params, &|_, _| {})
+}
+
+/// As [`reduce_rows`], reporting `progress(done, total)` passes over the data.
+pub fn reduce_rows_with_progress<S: RowSource + ?Sized>(
+    src: &S,
+    params: &ValidReduceParams,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Reduction> {
+    let f: Factorization = randomized_svd_with_progress(src, params, progress)?;
     let (n, k) = (f.transformed.nrows(), f.transformed.ncols());
     let mut features = vec![0f32; n * k];
     for j in 0..k {
@@ -55,7 +64,8 @@ pub fn reduce_rows<S: RowSource + ?Sized>(
 pub enum Reduced {
     /// d ≤ K: the set is used as it is.
     Unchanged,
-    /// The reduced set (in memory) and the reduction's figures.
+    /// The reduced set (in memory) and the reduction's figures (whose `features` were moved
+    /// into the set, so are empty here).
     Reduced(Box<FeatureSet>, Reduction),
 }
 
@@ -63,10 +73,20 @@ pub enum Reduced {
 /// `reduction` (`tsvd:K`, `pca:K`) and `explained_variance_ratio`. A set with d ≤ K is left
 /// unchanged. The error names the file.
 pub fn reduce_set(set: &FeatureSet, params: &ValidReduceParams) -> Result<Reduced> {
+    reduce_set_with_progress(set, params, &|_, _| {})
+}
+
+/// As [`reduce_set`], reporting `progress(done, total)` passes over the data.
+pub fn reduce_set_with_progress(
+    set: &FeatureSet,
+    params: &ValidReduceParams,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Reduced> {
     if set.n_features() <= params.n_components() {
         return Ok(Reduced::Unchanged);
     }
-    let reduction = reduce_rows(set, params).map_err(|e| name_file(set, e))?;
+    let reduction =
+        reduce_rows_with_progress(set, params, progress).map_err(|e| name_file(set, e))?;
     let mut metadata: BTreeMap<String, String> = set.metadata().clone();
     metadata.insert("reduction".into(), reduction.tag.clone());
     metadata.insert(
@@ -84,12 +104,9 @@ pub fn reduce_set(set: &FeatureSet, params: &ValidReduceParams) -> Result<Reduce
         .iter()
         .map(|&c| set.class_values()[c as usize])
         .collect();
-    let reduced = FeatureSet::from_f32(
-        reduction.features.clone(),
-        &[reduction.n, reduction.k],
-        &labels,
-        metadata,
-    )?;
+    let mut reduction = reduction;
+    let features = std::mem::take(&mut reduction.features);
+    let reduced = FeatureSet::from_f32(features, &[reduction.n, reduction.k], &labels, metadata)?;
     Ok(Reduced::Reduced(Box::new(reduced), reduction))
 }
 

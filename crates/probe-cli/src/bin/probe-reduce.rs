@@ -1,0 +1,6 @@
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = probe_cli::reduce::ReduceArgs::parse();
+    probe_cli::output::exit_code(probe_cli::reduce::run(&args))
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Times probe-reduce --method tsvd against scikit-learn's TruncatedSVD (randomized, n_iter=5)
+# side by side on generated low-rank-plus-noise f32 matrices (20,000 x 4,096 to K = 256 and
+# 50,000 x 2,048 to K = 512), printing wall-time ratios, explained-variance ratios and peak
+# memory; then checks probe-alpha --reduce-to K against the reference on scikit-learn's
+# reduction. Extra arguments go to scripts/bench_reduce.py (--repeat N, --quick, --skip-alpha).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! python3 -c "import numpy, sklearn, safetensors" 2>/dev/null; then
+  python3 -m pip install --quiet numpy scikit-learn safetensors
+fi
+cargo build --release --quiet -p probe-cli --bin probe-reduce --bin probe-alpha
+exec python3 scripts/bench_reduce.py "$@"
