@@ -7,7 +7,7 @@ use clap::Parser;
 use probe_alpha::{AlphaParams, LayerRecord, Probe};
 use probe_data::FeatureSet;
 use probe_forest::{ForestParams, MaxFeatures, Splitter, WaveletNorm};
-use probe_reduce::{reduce_set_with_progress, Method, ReduceParams, Reduced, ValidReduceParams};
+use probe_reduce::{Method, ReduceParams, Reduced, ValidReduceParams};
 use serde::Serialize;
 
 use crate::files::{expand, Failure};
@@ -186,18 +186,7 @@ pub fn probe_file(
     let input_d = set.n_features();
     let set = match reduce {
         Some(params) if input_d > params.n_components() => {
-            let bar = progress_bar(
-                0,
-                format!("{} ({})", set.layer(), params.tag()),
-                "passes",
-                quiet,
-            );
-            let reduced = reduce_set_with_progress(&set, params, &|done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            });
-            bar.finish_and_clear();
-            match reduced? {
+            match crate::reduce::reduce_with_bar(&set, params, quiet)? {
                 Reduced::Reduced(reduced, _) => *reduced,
                 Reduced::Unchanged => set,
             }

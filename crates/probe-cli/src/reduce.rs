@@ -111,6 +111,26 @@ fn output_path(file: &Path, out_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(out)
 }
 
+/// Reduces a set with a progress bar over the passes through its data.
+pub fn reduce_with_bar(
+    set: &FeatureSet,
+    params: &ValidReduceParams,
+    quiet: bool,
+) -> probe_reduce::Result<Reduced> {
+    let bar = progress_bar(
+        0,
+        format!("{} ({})", set.layer(), params.tag()),
+        "passes",
+        quiet,
+    );
+    let reduced = reduce_set_with_progress(set, params, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    reduced
+}
+
 fn reduce_file(
     params: &ValidReduceParams,
     file: &Path,
@@ -120,18 +140,7 @@ fn reduce_file(
     let start = std::time::Instant::now();
     let set = FeatureSet::open(file)?;
     let out = output_path(file, out_dir)?;
-    let bar = progress_bar(
-        0,
-        format!("{} ({})", set.layer(), params.tag()),
-        "passes",
-        quiet,
-    );
-    let reduced = reduce_set_with_progress(&set, params, &|done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    });
-    bar.finish_and_clear();
-    let (k, variance) = match reduced? {
+    let (k, variance) = match reduce_with_bar(&set, params, quiet)? {
         Reduced::Reduced(reduced, stats) => {
             reduced.write(&out)?;
             (stats.k, format!("{:.4}", stats.explained_variance_ratio))

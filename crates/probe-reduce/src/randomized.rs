@@ -109,10 +109,10 @@ pub fn randomized_svd_with_progress<S: RowSource + ?Sized>(
     let (mut ops, mut long, stats) = ops.first_pass(w.as_ref(), tall)?;
     progress(1, passes);
     for it in 0..params.power_iters() {
-        let back = ops.back(long.as_ref(), tall);
+        let back = ops.back(long.as_ref(), tall)?;
         progress(2 + 2 * it, passes);
         w = orthonormal(back.as_ref(), ops.par);
-        long = ops.forward(w.as_ref(), tall);
+        long = ops.forward(w.as_ref(), tall)?;
         progress(3 + 2 * it, passes);
     }
     ops.mean.clear();
@@ -178,34 +178,23 @@ impl<S: RowSource + ?Sized> Operator<'_, S> {
         w: MatRef<'_, f32>,
         tall: bool,
     ) -> Result<(Self, Mat<f32>, ColumnStats)> {
-        let (product, stats) = if tall {
-            first_pass_times(self.src, w, self.par)?
-        } else {
-            first_pass_transpose_times(self.src, w, self.par)?
-        };
+        let mut stats = ColumnStats::new(self.src.n_cols(), self.src.n_rows());
+        let product = product(self.src, w, !tall, self.par, Some(&mut stats))?;
         self.mean = stats.mean().iter().map(|&m| m as f32).collect();
         let product = self.correct(product, w, tall);
         Ok((self, product, stats))
     }
 
     /// M·W: A·W when tall, Aᵀ·W when wide.
-    fn forward(&self, w: MatRef<'_, f32>, tall: bool) -> Mat<f32> {
-        let product = if tall {
-            times(self.src, w, self.par)
-        } else {
-            transpose_times(self.src, w, self.par)
-        };
-        self.correct(product, w, tall)
+    fn forward(&self, w: MatRef<'_, f32>, tall: bool) -> Result<Mat<f32>> {
+        let product = product(self.src, w, !tall, self.par, None)?;
+        Ok(self.correct(product, w, tall))
     }
 
     /// Mᵀ·Y: Aᵀ·Y when tall, A·Y when wide.
-    fn back(&self, y: MatRef<'_, f32>, tall: bool) -> Mat<f32> {
-        let product = if tall {
-            transpose_times(self.src, y, self.par)
-        } else {
-            times(self.src, y, self.par)
-        };
-        self.correct(product, y, !tall)
+    fn back(&self, y: MatRef<'_, f32>, tall: bool) -> Result<Mat<f32>> {
+        let product = product(self.src, y, tall, self.par, None)?;
+        Ok(self.correct(product, y, !tall))
     }
 
     /// Centring, applied after the product: (A − 1μᵀ)·X = A·X − 1·(μᵀX) and
@@ -261,99 +250,42 @@ fn for_each_block<S: RowSource + ?Sized>(src: &S, mut f: impl FnMut(usize, &[f32
     }
 }
 
-/// A · M (n × l).
-fn times<S: RowSource + ?Sized>(src: &S, m: MatRef<'_, f32>, par: Par) -> Mat<f32> {
-    let d = src.n_cols();
-    let mut y = Mat::<f32>::zeros(src.n_rows(), m.ncols());
-    for_each_block(src, |start, block| {
-        let rows = block.len() / d;
-        let a = MatRef::from_row_major_slice(block, rows, d);
-        matmul(
-            y.as_mut().subrows_mut(start, rows),
-            Accum::Replace,
-            a,
-            m,
-            1.0,
-            par,
-        );
-    });
-    y
-}
-
-/// Aᵀ · Q (d × l), summed block by block in a fixed order.
-fn transpose_times<S: RowSource + ?Sized>(src: &S, q: MatRef<'_, f32>, par: Par) -> Mat<f32> {
-    let d = src.n_cols();
-    let mut z = Mat::<f32>::zeros(d, q.ncols());
-    for_each_block(src, |start, block| {
-        let rows = block.len() / d;
-        let a = MatRef::from_row_major_slice(block, rows, d);
-        matmul(
-            &mut z,
-            Accum::Add,
-            a.transpose(),
-            q.subrows(start, rows),
-            1.0,
-            par,
-        );
-    });
-    z
-}
-
-/// A · W together with the column statistics (one read of the input for both).
-fn first_pass_times<S: RowSource + ?Sized>(
+/// A·X (n × l) or, with `transpose`, Aᵀ·X (d × l), streamed over row blocks (Aᵀ·X summed
+/// block by block in a fixed order). With `stats`, the column statistics are read on the way
+/// and a non-finite value is an error.
+fn product<S: RowSource + ?Sized>(
     src: &S,
-    w: MatRef<'_, f32>,
+    x: MatRef<'_, f32>,
+    transpose: bool,
     par: Par,
-) -> Result<(Mat<f32>, ColumnStats)> {
+    mut stats: Option<&mut ColumnStats>,
+) -> Result<Mat<f32>> {
     let (n, d) = (src.n_rows(), src.n_cols());
-    let mut y = Mat::<f32>::zeros(n, w.ncols());
-    let mut stats = ColumnStats::new(d, n);
+    let mut out = Mat::<f32>::zeros(if transpose { d } else { n }, x.ncols());
     let mut bad = None;
     for_each_block(src, |start, block| {
         let rows = block.len() / d;
         let a = MatRef::from_row_major_slice(block, rows, d);
-        matmul(
-            y.as_mut().subrows_mut(start, rows),
-            Accum::Replace,
-            a,
-            w,
-            1.0,
-            par,
-        );
-        bad = bad.or(stats.add_block(start, block));
+        if transpose {
+            matmul(
+                &mut out,
+                Accum::Add,
+                a.transpose(),
+                x.subrows(start, rows),
+                1.0,
+                par,
+            );
+        } else {
+            let target = out.as_mut().subrows_mut(start, rows);
+            matmul(target, Accum::Replace, a, x, 1.0, par);
+        }
+        if let Some(stats) = stats.as_deref_mut() {
+            bad = bad.or(stats.add_block(start, block));
+        }
     });
     match bad {
         Some((row, col)) => Err(Error::NonFinite { row, col }),
-        None => Ok((y, stats)),
-    }
-}
-
-/// Aᵀ · Q together with the column statistics.
-fn first_pass_transpose_times<S: RowSource + ?Sized>(
-    src: &S,
-    q: MatRef<'_, f32>,
-    par: Par,
-) -> Result<(Mat<f32>, ColumnStats)> {
-    let (n, d) = (src.n_rows(), src.n_cols());
-    let mut z = Mat::<f32>::zeros(d, q.ncols());
-    let mut stats = ColumnStats::new(d, n);
-    let mut bad = None;
-    for_each_block(src, |start, block| {
-        let rows = block.len() / d;
-        let a = MatRef::from_row_major_slice(block, rows, d);
-        matmul(
-            &mut z,
-            Accum::Add,
-            a.transpose(),
-            q.subrows(start, rows),
-            1.0,
-            par,
-        );
-        bad = bad.or(stats.add_block(start, block));
-    });
-    match bad {
-        Some((row, col)) => Err(Error::NonFinite { row, col }),
-        None => Ok((z, stats)),
+        None => Ok(out),
     }
 }
 
