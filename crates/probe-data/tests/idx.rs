@@ -1,37 +1,11 @@
 //! IDX readers: synthetic raw and gzip files, bad inputs, and the real MNIST-10k files.
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::assert_message;
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use common::{assert_message, gzip, images_bytes, labels_bytes, mnist_10k_dir, MNIST_10K_COUNTS};
 use probe_data::{read_idx_images, read_idx_labels, Error, IdxImages};
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
-}
-
-fn images_bytes(n: u32, rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
-    let mut b = Vec::new();
-    for w in [0x803u32, n, rows, cols] {
-        b.extend_from_slice(&w.to_be_bytes());
-    }
-    b.extend_from_slice(pixels);
-    b
-}
-
-fn labels_bytes(labels: &[u8]) -> Vec<u8> {
-    let mut b = 0x801u32.to_be_bytes().to_vec();
-    b.extend_from_slice(&(labels.len() as u32).to_be_bytes());
-    b.extend_from_slice(labels);
-    b
-}
 
 #[test]
 fn reads_raw_and_gzip_files() {
@@ -153,25 +127,9 @@ fn missing_file_is_a_read_error() {
     assert_message(&err, "absent.gz", &["cannot read"]);
 }
 
-fn mnist_dir() -> Option<PathBuf> {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/mnist-10k"
-    ));
-    if dir.is_dir() {
-        return Some(dir.to_path_buf());
-    }
-    let why = format!("skipping: MNIST-10k data not found at {}", dir.display());
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why} (CI=true requires it)");
-    }
-    eprintln!("{why}");
-    None
-}
-
 #[test]
 fn reads_real_mnist_10k() {
-    let Some(dir) = mnist_dir() else { return };
+    let Some(dir) = mnist_10k_dir() else { return };
     let images = read_idx_images(dir.join("images-idx3-ubyte.gz")).unwrap();
     assert_eq!((images.n, images.rows, images.cols), (10_000, 28, 28));
     assert_eq!(images.pixels.len(), 10_000 * 28 * 28);
@@ -182,8 +140,5 @@ fn reads_real_mnist_10k() {
     for &l in &labels {
         counts[usize::from(l)] += 1;
     }
-    assert_eq!(
-        counts,
-        [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
-    );
+    assert_eq!(counts, MNIST_10K_COUNTS);
 }
