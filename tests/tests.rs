@@ -5,4 +5,5 @@ mod alpha_cli;
 mod bad_input;
 mod golden;
 mod reduce_cli;
+mod train;
 mod util;

@@ -77,6 +77,7 @@ pub fn run(bin: &str, args: &[&str]) -> Output {
     let exe = match bin {
         "probe-alpha" => env!("CARGO_BIN_EXE_probe-alpha"),
         "probe-reduce" => env!("CARGO_BIN_EXE_probe-reduce"),
+        "probe-train" => env!("CARGO_BIN_EXE_probe-train"),
         other => panic!("unknown binary {other}"),
     };
     Command::new(exe).args(args).output().unwrap()

@@ -9,3 +9,4 @@ pub mod alpha;
 pub mod files;
 pub mod output;
 pub mod reduce;
+pub mod train;

@@ -1,0 +1,6 @@
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = probe_cli::train::TrainArgs::parse();
+    probe_cli::output::exit_code(probe_cli::train::run(&args))
+}

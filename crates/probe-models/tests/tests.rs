@@ -1,0 +1,13 @@
+//! Integration tests of probe-models: one binary, one module per topic.
+
+#[path = "suite/util.rs"]
+mod util;
+
+#[path = "suite/hub.rs"]
+mod hub;
+#[path = "suite/models.rs"]
+mod models;
+#[path = "suite/resnet.rs"]
+mod resnet;
+#[path = "suite/weights.rs"]
+mod weights;

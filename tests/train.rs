@@ -1,0 +1,160 @@
+//! Training on real MNIST digits (the accuracy targets) and the training CLI end to end.
+
+use std::sync::atomic::AtomicBool;
+
+use candle_core::Device;
+use probe_models::Model;
+use probe_train::{train_run, Env, OptimizerConfig, Quiet, RunSpec, TrainParams};
+
+use crate::util::{assert_clean_failure, run, shared, stderr};
+
+/// Trains `arch` on mnist-10k (8,000 train / 2,000 validation) and returns the best
+/// validation accuracy over the epochs.
+fn best_mnist_accuracy(arch: &str, epochs: usize) -> Option<f64> {
+    let folder = shared("data/mnist-10k")?;
+    let env = Env::builtin("mnist").unwrap();
+    let data = env.load(Some(&folder), 0.2, 0).unwrap();
+    assert_eq!((data.train.len(), data.val.len()), (8000, 2000));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = RunSpec {
+        env: "mnist".into(),
+        arch: arch.into(),
+        model_config: env.model_config(arch, 10),
+        params: TrainParams {
+            epochs,
+            batch_size: 32,
+            optimizer: OptimizerConfig::Adam {
+                lr: 1e-3,
+                weight_decay: 0.0,
+            },
+            seed: 0,
+        },
+        label_noise: 0.0,
+        save_every: None,
+        out_dir: dir.path().to_path_buf(),
+        resume: None,
+    };
+    let (model, varmap) = Model::fresh(arch, &spec.model_config, &Device::Cpu, Some(0)).unwrap();
+    let summary = train_run(
+        &spec,
+        model,
+        varmap,
+        &data.train,
+        &data.val,
+        None,
+        &Device::Cpu,
+        &mut Quiet,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let best = summary
+        .reports
+        .iter()
+        .map(|r| r.val_accuracy)
+        .fold(0.0, f64::max);
+    eprintln!("mnist {arch}: best validation accuracy {best:.4} in {epochs} epochs");
+    Some(best)
+}
+
+#[test]
+fn mnist_mlp_reaches_95_percent() {
+    if let Some(best) = best_mnist_accuracy("mlp", 8) {
+        assert!(best >= 0.95, "MLP validation accuracy {best}");
+    }
+}
+
+#[test]
+fn mnist_cnn_reaches_97_percent() {
+    if let Some(best) = best_mnist_accuracy("cnn", 3) {
+        assert!(best >= 0.97, "CNN validation accuracy {best}");
+    }
+}
+
+#[test]
+fn probe_train_cli_trains_checkpoints_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = run(
+        "probe-train",
+        &[
+            "--env",
+            "synthetic",
+            "--epochs",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("epoch   2"), "{table}");
+    let last = out.join("checkpoint/last.safetensors");
+    let o = run(
+        "probe-train",
+        &[
+            "--env",
+            "synthetic",
+            "--epochs",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "--resume",
+            last.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let epochs: Vec<u64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(epochs, [1, 2, 3]);
+}
+
+#[test]
+fn probe_train_rejects_bad_input_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder");
+    let o = run(
+        "probe-train",
+        &["--env", "mnist", "--data", missing.to_str().unwrap()],
+    );
+    assert_clean_failure(&o, &["no-such-folder"]);
+    let o = run("probe-train", &["--label-noise", "1.5"]);
+    assert_clean_failure(&o, &["--label-noise", "[0, 1]"]);
+    let o = run("probe-train", &["--env", "imagenet"]);
+    assert_clean_failure(&o, &["imagenet", "synthetic, mnist, cifar10"]);
+    let o = run("probe-train", &["--model", "vgg"]);
+    assert_clean_failure(&o, &["vgg", "mlp, cnn, resnet18"]);
+    // A file with the wrong IDX magic.
+    let bad = dir.path().join("mnist");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(
+        bad.join("train-images-idx3-ubyte"),
+        [0u8, 0, 8, 1, 0, 0, 0, 0],
+    )
+    .unwrap();
+    std::fs::write(
+        bad.join("train-labels-idx1-ubyte"),
+        [0u8, 0, 8, 1, 0, 0, 0, 0],
+    )
+    .unwrap();
+    let o = run(
+        "probe-train",
+        &["--env", "mnist", "--data", bad.to_str().unwrap()],
+    );
+    assert_clean_failure(&o, &["magic"]);
+    // Offline with no local folder: the message names the option to use.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_probe-train"))
+        .args(["--env", "mnist"])
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, &["--data"]);
+}
