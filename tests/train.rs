@@ -158,3 +158,73 @@ fn probe_train_rejects_bad_input_cleanly() {
         .unwrap();
     assert_clean_failure(&o, &["--data"]);
 }
+
+/// The rows of `layer` for every sample of `data`, from the model in eval mode.
+fn layer_features(model: &Model, data: &probe_data::Dataset, layer: &str) -> (Vec<f32>, usize) {
+    use probe_models::Tapped;
+    let rows: Vec<usize> = (0..data.len()).collect();
+    let mut out = Vec::new();
+    let mut width = 0;
+    for chunk in rows.chunks(500) {
+        let (x, _) = probe_train::batch(data, chunk, &Device::Cpu).unwrap();
+        let (_, taps) = model.forward_with_taps(&x, &[layer], false).unwrap();
+        let t = taps[0].1.flatten_from(1).unwrap();
+        width = t.dims()[1];
+        out.extend(t.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+    }
+    (out, width)
+}
+
+#[test]
+fn synthetic_alpha_rises_from_the_input_to_the_trained_last_hidden_layer() {
+    let env = Env::builtin("synthetic").unwrap();
+    let data = env.load(None, 0.2, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = RunSpec {
+        env: env.name.clone(),
+        arch: env.model.clone(),
+        model_config: env.model_config(&env.model, 5),
+        params: TrainParams {
+            epochs: 15,
+            seed: 1,
+            ..TrainParams::default()
+        },
+        label_noise: 0.0,
+        save_every: None,
+        out_dir: dir.path().to_path_buf(),
+        resume: None,
+    };
+    let (model, varmap) = Model::fresh("mlp", &spec.model_config, &Device::Cpu, Some(1)).unwrap();
+    train_run(
+        &spec,
+        model.clone(),
+        varmap,
+        &data.train,
+        &data.val,
+        None,
+        &Device::Cpu,
+        &mut Quiet,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let labels: Vec<i64> = data.train.labels.iter().map(|&l| i64::from(l)).collect();
+    let probe = probe_alpha::Probe::new(
+        probe_forest::ForestParams::default(),
+        probe_alpha::AlphaParams::default(),
+        probe_forest::WaveletNorm::Samples,
+    )
+    .unwrap();
+    let alpha = |layer: &str| {
+        let (x, d) = layer_features(&model, &data.train, layer);
+        let set =
+            probe_data::FeatureSet::from_f32(x, &[labels.len(), d], &labels, Default::default())
+                .unwrap();
+        probe.run(&set, &|| {}).unwrap().alpha
+    };
+    let (input, hidden) = (alpha("input"), alpha("relu2"));
+    eprintln!("synthetic: alpha input {input:.3}, trained relu2 {hidden:.3}");
+    assert!(
+        hidden > input + 0.1,
+        "input {input} vs last hidden {hidden}"
+    );
+}

@@ -112,9 +112,8 @@ impl Env {
         let env = match name {
             "synthetic" => {
                 let spec = SyntheticSpec::default();
-                model_config.mlp.input_dim = spec.dim;
+                // Input size and classes are filled in from the data by `model_config`.
                 model_config.mlp.hidden = vec![128, 128];
-                model_config.mlp.classes = spec.classes;
                 Env {
                     name: name.into(),
                     dataset: DatasetKind::Synthetic,
@@ -185,16 +184,19 @@ impl Env {
             path: path.to_path_buf(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| Error::InvalidParameter {
-            name: "env",
-            reason: format!(
-                "{}: {}",
-                path.display(),
-                e.to_string()
-                    .lines()
-                    .next()
-                    .unwrap_or("not a valid environment")
-            ),
+        toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            Error::InvalidParameter {
+                name: "env",
+                reason: format!(
+                    "{}{}: {}",
+                    path.display(),
+                    line.map(|l| format!(" line {l}")).unwrap_or_default(),
+                    e.message().replace('\n', " ")
+                ),
+            }
         })
     }
 

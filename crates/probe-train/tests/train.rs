@@ -249,3 +249,25 @@ fn bad_settings_are_named() {
     )
     .is_err());
 }
+
+#[test]
+fn the_config_files_describe_the_builtin_environments() {
+    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/envs");
+    for name in probe_train::BUILTIN_ENVS {
+        let from_file = Env::from_toml(&configs.join(format!("{name}.toml"))).unwrap();
+        assert_eq!(
+            from_file,
+            Env::builtin(name).unwrap(),
+            "configs/envs/{name}.toml"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\ndataset = \"mnist\"\nmodel = \"mlp\"\nprobe_layers = []\nbatch = 3\n",
+    )
+    .unwrap();
+    let e = Env::from_toml(&bad).unwrap_err().to_string();
+    assert!(e.contains("bad.toml") && e.contains("batch"), "{e}");
+}
