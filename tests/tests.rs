@@ -3,6 +3,7 @@
 
 mod alpha_cli;
 mod bad_input;
+mod extract;
 mod golden;
 mod reduce_cli;
 mod train;

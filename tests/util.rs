@@ -78,6 +78,7 @@ pub fn run(bin: &str, args: &[&str]) -> Output {
         "probe-alpha" => env!("CARGO_BIN_EXE_probe-alpha"),
         "probe-reduce" => env!("CARGO_BIN_EXE_probe-reduce"),
         "probe-train" => env!("CARGO_BIN_EXE_probe-train"),
+        "probe-extract" => env!("CARGO_BIN_EXE_probe-extract"),
         other => panic!("unknown binary {other}"),
     };
     Command::new(exe).args(args).output().unwrap()

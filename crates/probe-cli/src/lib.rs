@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod alpha;
+pub mod extract;
 pub mod files;
 pub mod output;
 pub mod reduce;

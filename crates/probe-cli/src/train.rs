@@ -4,8 +4,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::Context;
-use candle_core::Device;
 use clap::{Parser, ValueEnum};
 use indicatif::ProgressBar;
 use probe_models::Model;
@@ -83,42 +81,6 @@ pub enum OptimizerKind {
     Sgd,
 }
 
-/// The device named on the command line.
-pub fn device(name: &str) -> anyhow::Result<Device> {
-    let (kind, index) = match name.split_once(':') {
-        Some((k, i)) => (
-            k,
-            i.parse::<usize>()
-                .with_context(|| format!("--device {name}: `{i}` is not a device number"))?,
-        ),
-        None => (name, 0),
-    };
-    match kind {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Device::new_cuda(index).map_err(|e| {
-            anyhow::anyhow!(
-                "--device {name}: {}; this needs a build with `--features cuda` and a CUDA GPU",
-                e.to_string()
-                    .lines()
-                    .next()
-                    .unwrap_or("CUDA is not available")
-            )
-        }),
-        "metal" => Device::new_metal(index).map_err(|e| {
-            anyhow::anyhow!(
-                "--device {name}: {}; this needs a build with `--features metal` on macOS",
-                e.to_string()
-                    .lines()
-                    .next()
-                    .unwrap_or("Metal is not available")
-            )
-        }),
-        other => {
-            anyhow::bail!("--device: `{other}` is not a device; use cpu, cuda, cuda:N or metal")
-        }
-    }
-}
-
 struct Printer {
     bar: Option<ProgressBar>,
     quiet: bool,
@@ -192,7 +154,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<bool> {
             args.label_noise
         );
     }
-    let device = device(&args.device)?;
+    let device = probe_train::device(&args.device)?;
     let data = env.load(args.data.as_deref(), args.val_split, args.seed)?;
     let train = match args.limit {
         Some(limit) => data.train.subset(limit, args.seed)?,

@@ -207,6 +207,53 @@ pub enum Error {
         /// Its column (0-based).
         col: usize,
     },
+    /// A batch given to [`FeatureSetWriter::append`](crate::FeatureSetWriter::append) is not
+    /// one row of `width` values per label.
+    #[error(
+        "{}: batch of {values} feature value(s) and {labels} label(s) does not match rows of \
+         {width} values; pass k labels with k x {width} row-major values",
+        .path.display()
+    )]
+    BatchShape {
+        /// The file being written.
+        path: PathBuf,
+        /// Feature values in the batch.
+        values: usize,
+        /// Labels in the batch.
+        labels: usize,
+        /// Values per row (the product of the per-sample dimensions).
+        width: usize,
+    },
+    /// A batch would take a streamed feature set past the row count given at creation.
+    #[error(
+        "{}: appending {rows} row(s) after {written} would exceed the {n} rows given at \
+         create; pass the total number of samples as n to FeatureSetWriter::create",
+        .path.display()
+    )]
+    TooManyRows {
+        /// The file being written.
+        path: PathBuf,
+        /// Rows in the batch.
+        rows: usize,
+        /// Rows written before it.
+        written: usize,
+        /// Rows given at creation.
+        n: usize,
+    },
+    /// A streamed feature set was finished before all its rows were appended.
+    #[error(
+        "{}: only {written} of the {n} rows were appended, so nothing was saved; append \
+         every row before finish (or create the writer with the real number of samples)",
+        .path.display()
+    )]
+    MissingRows {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// Rows appended.
+        written: usize,
+        /// Rows given at creation.
+        n: usize,
+    },
     /// An IDX file starts with the wrong magic number.
     #[error(
         "{}: IDX magic number is {found:#010x}{}, expected {expected:#010x} ({}); \

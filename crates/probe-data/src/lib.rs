@@ -4,7 +4,8 @@
 //!
 //! A feature set is one safetensors file with `features` `[n, d]` and `labels` `[n]` (see the
 //! project's SPEC §1). [`FeatureSet::open`] memory-maps and validates a file;
-//! [`write_feature_set`] and [`FeatureSet::write`] write one atomically.
+//! [`write_feature_set`] and [`FeatureSet::write`] write one atomically;
+//! [`FeatureSetWriter`] writes one batch by batch, without holding the whole matrix.
 //!
 //! A [`Dataset`] holds inputs, labels and the per-sample shape in memory: [`load_mnist`] and
 //! [`load_cifar10`] read them from a folder ([`download_mnist`] and [`download_cifar10`] fetch
@@ -64,6 +65,7 @@ mod feature_set;
 mod hub;
 mod idx;
 mod mnist;
+mod stream;
 mod synthetic;
 mod write;
 
@@ -77,4 +79,5 @@ pub use hub::{
 };
 pub use idx::{read_idx_images, read_idx_labels, IdxImages};
 pub use mnist::{load_mnist, load_mnist_files, MnistFiles, MnistFolder};
+pub use stream::FeatureSetWriter;
 pub use synthetic::{synthetic, SyntheticConfig};

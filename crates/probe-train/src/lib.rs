@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 mod checkpoint;
+mod device;
 mod env;
 mod error;
 mod optim;
@@ -13,6 +14,7 @@ mod run;
 mod trainer;
 
 pub use checkpoint::{load_checkpoint, optimizer_path, save_checkpoint, Resumed};
+pub use device::device;
 pub use env::{DatasetKind, Env, EnvData, NormalizationKind, SyntheticSpec, BUILTIN_ENVS};
 pub use error::{Error, Result};
 pub use optim::{Optimizer, OptimizerConfig};

@@ -1,0 +1,6 @@
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = probe_cli::extract::ExtractArgs::parse();
+    probe_cli::output::exit_code(probe_cli::extract::run(&args))
+}

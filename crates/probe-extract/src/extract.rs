@@ -1,0 +1,406 @@
+//! One pass of a model over a dataset, every requested layer streamed to its own file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use probe_data::{Dataset, FeatureSet, FeatureSetWriter};
+use probe_models::{resolve_weights, Model, Tapped};
+use probe_reduce::{reduce_set, Method, ReduceParams, Reduced};
+use probe_train::{batch, Env};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ExtractConfig;
+use crate::error::{Error, Result};
+
+/// What was written for one layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerOutput {
+    /// Position of the layer in the request (the file's `NN`).
+    pub index: usize,
+    /// The layer's module path.
+    pub layer: String,
+    /// The feature-set file.
+    pub file: PathBuf,
+    /// Per-sample shape, as PyTorch gives it (`[64, 16, 16]`).
+    pub shape: Vec<usize>,
+    /// Features per sample (the product of `shape`).
+    pub width: usize,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+    /// True when an existing complete file was kept.
+    pub skipped: bool,
+    /// The reduced file, when the config asks for a reduction.
+    pub reduced: Option<PathBuf>,
+}
+
+/// A layer that could not be written (the others were).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerFailure {
+    /// The layer.
+    pub layer: String,
+    /// The one-line error.
+    pub error: String,
+}
+
+/// `OUT/features/manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// `probe-extract`.
+    pub tool: String,
+    /// Version of the tool.
+    pub version: String,
+    /// Environment.
+    pub env: String,
+    /// Architecture.
+    pub model: String,
+    /// The weights as configured (`random` for the untrained baseline).
+    pub weights: String,
+    /// A hash of the weights file (`fnv1a64:…`), or `random:SEED`.
+    pub weights_hash: String,
+    /// The dataset's name.
+    pub dataset: String,
+    /// `train` or `test`.
+    pub split: String,
+    /// Samples.
+    pub n: usize,
+    /// One entry per layer, in the requested order.
+    pub layers: Vec<LayerOutput>,
+    /// Layers that failed.
+    pub failures: Vec<LayerFailure>,
+    /// Wall time of the forward pass (0 when every layer was already there).
+    pub seconds: f64,
+    /// Samples per second of the forward pass.
+    pub images_per_second: f64,
+}
+
+/// Everything resolved from a config before any long work.
+struct Plan {
+    env: Env,
+    arch: String,
+    model: Model,
+    data: Dataset,
+    device: Device,
+    weights_hash: String,
+    layers: Vec<String>,
+    features: PathBuf,
+}
+
+fn plan(config: &ExtractConfig) -> Result<Plan> {
+    let env = Env::resolve(&config.model.env)?;
+    let arch = config
+        .model
+        .arch
+        .clone()
+        .unwrap_or_else(|| env.model.clone());
+    arch.parse::<probe_models::Arch>()?;
+    let device = probe_train::device(&config.device)?;
+    let sets = env.load(config.dataset.data.as_deref(), 0.0, config.dataset.seed)?;
+    let data = match config.dataset.split.as_str() {
+        "test" => sets.test.ok_or_else(|| Error::Config {
+            path: PathBuf::from("<config>"),
+            reason: format!(
+                "dataset.split = \"test\": the {} data has no test split; use \"train\"",
+                env.name
+            ),
+        })?,
+        _ => sets.train,
+    };
+    let data = match config.dataset.limit {
+        Some(limit) => data.subset(limit, config.dataset.seed)?,
+        None => data,
+    };
+    let model_config = env.model_config(&arch, data.n_classes);
+    let (model, weights_hash) = if config.model.weights == "random" {
+        let (model, _) = Model::fresh(&arch, &model_config, &device, Some(config.model.seed))?;
+        (model, format!("random:{}", config.model.seed))
+    } else {
+        let path = resolve_weights(&config.model.weights)?;
+        let (model, _) = Model::from_weights(&arch, &model_config, &path, &device)?;
+        (model, hash_file(&path)?)
+    };
+    let layers = config
+        .layers
+        .clone()
+        .unwrap_or_else(|| env.probe_layers.clone());
+    let valid = model.tap_names();
+    if let Some(bad) = layers.iter().find(|l| !valid.contains(l)) {
+        return Err(Error::UnknownLayer {
+            layer: bad.clone(),
+            model: arch,
+            valid,
+        });
+    }
+    let features = config.out.join("features");
+    std::fs::create_dir_all(&features).map_err(|source| Error::Io {
+        path: features.clone(),
+        source,
+    })?;
+    Ok(Plan {
+        env,
+        arch,
+        model,
+        data,
+        device,
+        weights_hash,
+        layers,
+        features,
+    })
+}
+
+/// The file of the `index`-th layer: `NN_<layer>.safetensors`.
+pub fn layer_file(features: &Path, index: usize, layer: &str) -> PathBuf {
+    features.join(format!("{index:02}_{layer}.safetensors"))
+}
+
+/// Runs an extraction. Layers whose file is already complete for the same weights and data are
+/// kept unless `force`. `progress(done, total)` is called after each batch.
+pub fn extract(
+    config: &ExtractConfig,
+    force: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Manifest> {
+    let plan = plan(config)?;
+    let n = plan.data.len();
+    let dataset = format!("{}:{}", plan.env.name, config.dataset.split);
+    let mut metadata = BTreeMap::from([
+        ("model".to_string(), plan.arch.clone()),
+        ("env".to_string(), plan.env.name.clone()),
+        ("weights".to_string(), config.model.weights.clone()),
+        ("weights_hash".to_string(), plan.weights_hash.clone()),
+        ("dataset".to_string(), dataset.clone()),
+        ("split".to_string(), config.dataset.split.clone()),
+        (
+            "producer".to_string(),
+            format!("probe-extract {}", env!("CARGO_PKG_VERSION")),
+        ),
+    ]);
+    let files: Vec<PathBuf> = plan
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| layer_file(&plan.features, i, l))
+        .collect();
+    let todo: Vec<usize> = (0..plan.layers.len())
+        .filter(|&i| force || !is_complete(&files[i], n, &plan.weights_hash, &dataset))
+        .collect();
+
+    let labels: Vec<i64> = plan.data.labels.iter().map(|&l| i64::from(l)).collect();
+    let mut writers: Vec<Option<FeatureSetWriter>> = (0..todo.len()).map(|_| None).collect();
+    let mut shapes: Vec<Vec<usize>> = vec![Vec::new(); plan.layers.len()];
+    let mut failures: Vec<LayerFailure> = Vec::new();
+    let started = Instant::now();
+    if !todo.is_empty() {
+        let names: Vec<&str> = todo.iter().map(|&i| plan.layers[i].as_str()).collect();
+        let rows: Vec<usize> = (0..n).collect();
+        let mut done = 0;
+        for chunk in rows.chunks(config.batch_size) {
+            let (x, _) = batch(&plan.data, chunk, &plan.device)?;
+            let (_, taps) = plan.model.forward_with_taps(&x, &names, false)?;
+            for (slot, (&i, (_, tensor))) in todo.iter().zip(&taps).enumerate() {
+                if failures.iter().any(|f| f.layer == plan.layers[i]) {
+                    continue;
+                }
+                let outcome = write_batch(
+                    &mut writers[slot],
+                    tensor,
+                    &labels[chunk[0]..chunk[0] + chunk.len()],
+                    n,
+                    &files[i],
+                    &layer_metadata(&mut metadata, i, &plan.layers[i]),
+                    &mut shapes[i],
+                );
+                if let Err(e) = outcome {
+                    writers[slot] = None; // dropping removes its temporary file
+                    failures.push(LayerFailure {
+                        layer: plan.layers[i].clone(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+            done += chunk.len();
+            progress(done, n);
+        }
+        for (slot, &i) in todo.iter().enumerate() {
+            if let Some(writer) = writers[slot].take() {
+                if let Err(e) = writer.finish() {
+                    failures.push(LayerFailure {
+                        layer: plan.layers[i].clone(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    let seconds = if todo.is_empty() {
+        0.0
+    } else {
+        started.elapsed().as_secs_f64()
+    };
+
+    let mut layers = Vec::new();
+    for (i, layer) in plan.layers.iter().enumerate() {
+        if failures.iter().any(|f| &f.layer == layer) {
+            continue;
+        }
+        let set = FeatureSet::open(&files[i])?;
+        let shape = if shapes[i].is_empty() {
+            set.original_shape().to_vec()
+        } else {
+            shapes[i].clone()
+        };
+        let reduced = match &config.reduce {
+            Some(r) => match reduce_layer(&set, &config.out, &files[i], &r.method, r.dim, force) {
+                Ok(path) => Some(path),
+                Err(e) => {
+                    failures.push(LayerFailure {
+                        layer: layer.clone(),
+                        error: e.to_string(),
+                    });
+                    None
+                }
+            },
+            None => None,
+        };
+        layers.push(LayerOutput {
+            index: i,
+            layer: layer.clone(),
+            file: files[i].clone(),
+            width: set.n_features(),
+            shape,
+            bytes: std::fs::metadata(&files[i]).map(|m| m.len()).unwrap_or(0),
+            skipped: !todo.contains(&i),
+            reduced,
+        });
+    }
+    let manifest = Manifest {
+        tool: "probe-extract".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        env: plan.env.name.clone(),
+        model: plan.arch.clone(),
+        weights: config.model.weights.clone(),
+        weights_hash: plan.weights_hash.clone(),
+        dataset,
+        split: config.dataset.split.clone(),
+        n,
+        layers,
+        failures,
+        seconds,
+        images_per_second: if seconds > 0.0 {
+            n as f64 / seconds
+        } else {
+            0.0
+        },
+    };
+    write_manifest(&plan.features.join("manifest.json"), &manifest)?;
+    Ok(manifest)
+}
+
+fn layer_metadata(
+    base: &mut BTreeMap<String, String>,
+    index: usize,
+    layer: &str,
+) -> BTreeMap<String, String> {
+    let mut m = base.clone();
+    m.insert("layer".into(), layer.into());
+    m.insert("layer_index".into(), index.to_string());
+    m
+}
+
+/// Appends one batch of a tap to its layer's writer, creating the writer on the first batch
+/// (when the layer's shape becomes known).
+fn write_batch(
+    writer: &mut Option<FeatureSetWriter>,
+    tensor: &Tensor,
+    labels: &[i64],
+    n: usize,
+    file: &Path,
+    metadata: &BTreeMap<String, String>,
+    shape: &mut Vec<usize>,
+) -> Result<()> {
+    if writer.is_none() {
+        *shape = tensor.dims()[1..].to_vec();
+        let mut full = vec![n];
+        full.extend_from_slice(shape);
+        *writer = Some(FeatureSetWriter::create(file, &full, metadata)?);
+    }
+    let rows = tensor
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec1::<f32>()?;
+    if let Some(w) = writer.as_mut() {
+        w.append(&rows, labels)?;
+    }
+    Ok(())
+}
+
+/// A file is complete when it opens as a valid feature set of the same samples, weights and
+/// dataset.
+fn is_complete(file: &Path, n: usize, weights_hash: &str, dataset: &str) -> bool {
+    FeatureSet::open(file).is_ok_and(|set| {
+        set.n_samples() == n
+            && set.metadata().get("weights_hash").map(String::as_str) == Some(weights_hash)
+            && set.metadata().get("dataset").map(String::as_str) == Some(dataset)
+    })
+}
+
+fn reduce_layer(
+    set: &FeatureSet,
+    out: &Path,
+    file: &Path,
+    method: &str,
+    dim: usize,
+    force: bool,
+) -> Result<PathBuf> {
+    let folder = out.join("features-reduced");
+    std::fs::create_dir_all(&folder).map_err(|source| Error::Io {
+        path: folder.clone(),
+        source,
+    })?;
+    let target = folder.join(file.file_name().unwrap_or_default());
+    let tag = format!("{method}:{dim}");
+    let current = FeatureSet::open(&target).is_ok_and(|r| {
+        r.n_samples() == set.n_samples()
+            && r.metadata().get("weights_hash") == set.metadata().get("weights_hash")
+            && (r.metadata().get("reduction") == Some(&tag) || r.n_features() <= dim)
+    });
+    if current && !force {
+        return Ok(target);
+    }
+    let method: Method = method.parse().map_err(|reason| Error::Config {
+        path: PathBuf::from("<config>"),
+        reason,
+    })?;
+    let params = ReduceParams::new(dim).method(method).check()?;
+    match reduce_set(set, &params)? {
+        Reduced::Reduced(reduced, _) => reduced.write(&target)?,
+        Reduced::Unchanged => set.write(&target)?,
+    }
+    Ok(target)
+}
+
+fn write_manifest(path: &Path, manifest: &Manifest) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let json = serde_json::to_vec_pretty(manifest).unwrap_or_default();
+    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, json).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// FNV-1a over the file's bytes: enough to tell two weight files apart, and fast.
+fn hash_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    Ok(format!("fnv1a64:{h:016x}"))
+}
