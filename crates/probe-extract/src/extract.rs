@@ -244,14 +244,17 @@ pub fn extract(
         if failures.iter().any(|f| &f.layer == layer) {
             continue;
         }
-        let set = FeatureSet::open(&files[i])?;
-        let shape = if shapes[i].is_empty() {
-            set.original_shape().to_vec()
-        } else {
-            shapes[i].clone()
+        // The header is enough here: opening the set would map (and count against this
+        // process's memory) the whole file.
+        let Some(header) = read_header(&files[i]) else {
+            failures.push(LayerFailure {
+                layer: layer.clone(),
+                error: format!("{} is not a readable feature set", files[i].display()),
+            });
+            continue;
         };
         let reduced = match &config.reduce {
-            Some(r) => match reduce_layer(&set, &config.out, &files[i], &r.method, r.dim, force) {
+            Some(r) => match reduce_layer(&config.out, &files[i], &r.method, r.dim, force) {
                 Ok(path) => Some(path),
                 Err(e) => {
                     failures.push(LayerFailure {
@@ -267,8 +270,8 @@ pub fn extract(
             index: i,
             layer: layer.clone(),
             file: files[i].clone(),
-            width: set.n_features(),
-            shape,
+            width: header.shape.iter().product(),
+            shape: header.shape,
             bytes: std::fs::metadata(&files[i]).map(|m| m.len()).unwrap_or(0),
             skipped: !todo.contains(&i),
             reduced,
@@ -335,24 +338,68 @@ fn write_batch(
     Ok(())
 }
 
-/// A file is complete when it opens as a valid feature set of the same samples, weights and
-/// dataset.
-fn is_complete(file: &Path, n: usize, weights_hash: &str, dataset: &str) -> bool {
-    FeatureSet::open(file).is_ok_and(|set| {
-        set.n_samples() == n
-            && set.metadata().get("weights_hash").map(String::as_str) == Some(weights_hash)
-            && set.metadata().get("dataset").map(String::as_str) == Some(dataset)
+/// What the header of a feature-set file says.
+struct Header {
+    n: usize,
+    /// Per-sample shape of `features`.
+    shape: Vec<usize>,
+    metadata: BTreeMap<String, String>,
+}
+
+/// Reads a safetensors header (8-byte length, JSON) without mapping the data, and checks that
+/// the file is as long as the header says. Files appear only when complete (they are renamed
+/// into place), so a readable header of the right length is a complete file.
+fn read_header(file: &Path) -> Option<Header> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(file).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut size = [0u8; 8];
+    f.read_exact(&mut size).ok()?;
+    let size = u64::from_le_bytes(size);
+    if size > len.saturating_sub(8) || size > 100 << 20 {
+        return None;
+    }
+    let mut json = vec![0u8; size as usize];
+    f.read_exact(&mut json).ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    let features = header.get("features")?;
+    let dims: Vec<usize> = features
+        .get("shape")?
+        .as_array()?
+        .iter()
+        .map(|d| d.as_u64().map(|d| d as usize))
+        .collect::<Option<_>>()?;
+    let end = header
+        .as_object()?
+        .values()
+        .filter_map(|t| t.get("data_offsets")?.as_array()?.get(1)?.as_u64())
+        .max()?;
+    if 8 + size + end != len || dims.len() < 2 {
+        return None;
+    }
+    let metadata = header
+        .get("__metadata__")
+        .and_then(|m| serde_json::from_value(m.clone()).ok())
+        .unwrap_or_default();
+    Some(Header {
+        n: dims[0],
+        shape: dims[1..].to_vec(),
+        metadata,
     })
 }
 
-fn reduce_layer(
-    set: &FeatureSet,
-    out: &Path,
-    file: &Path,
-    method: &str,
-    dim: usize,
-    force: bool,
-) -> Result<PathBuf> {
+/// A file is complete when its header describes the same samples, weights and dataset.
+fn is_complete(file: &Path, n: usize, weights_hash: &str, dataset: &str) -> bool {
+    read_header(file).is_some_and(|h| {
+        h.n == n
+            && h.metadata.get("weights_hash").map(String::as_str) == Some(weights_hash)
+            && h.metadata.get("dataset").map(String::as_str) == Some(dataset)
+    })
+}
+
+/// Reduces a written layer into `OUT/features-reduced/` (this maps the whole layer file).
+fn reduce_layer(out: &Path, file: &Path, method: &str, dim: usize, force: bool) -> Result<PathBuf> {
+    let set = FeatureSet::open(file)?;
     let folder = out.join("features-reduced");
     std::fs::create_dir_all(&folder).map_err(|source| Error::Io {
         path: folder.clone(),
@@ -373,7 +420,7 @@ fn reduce_layer(
         reason,
     })?;
     let params = ReduceParams::new(dim).method(method).check()?;
-    match reduce_set(set, &params)? {
+    match reduce_set(&set, &params)? {
         Reduced::Reduced(reduced, _) => reduced.write(&target)?,
         Reduced::Unchanged => set.write(&target)?,
     }
