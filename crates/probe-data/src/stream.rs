@@ -6,8 +6,7 @@ use std::fmt;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::{Metadata, TensorInfo};
-use safetensors::Dtype;
+use safetensors::tensor::Metadata;
 use tempfile::NamedTempFile;
 
 use crate::check::{check_counts, dense_labels, element_count, product};
@@ -131,26 +130,7 @@ impl FeatureSetWriter {
             let joined: Vec<String> = dims.iter().map(usize::to_string).collect();
             meta.insert("original_shape".to_string(), joined.join(","));
         }
-        // I64 labels first, then F32 features: after the 8-byte-padded header both start
-        // aligned, so readers can view the features in place.
-        let tensors = vec![
-            (
-                "labels".to_string(),
-                TensorInfo {
-                    dtype: Dtype::I64,
-                    shape: vec![n],
-                    data_offsets: (0, label_bytes),
-                },
-            ),
-            (
-                "features".to_string(),
-                TensorInfo {
-                    dtype: Dtype::F32,
-                    shape: shape.to_vec(),
-                    data_offsets: (label_bytes, end),
-                },
-            ),
-        ];
+        let tensors = crate::write::layout(n, shape.to_vec(), label_bytes, end);
         let invalid = |msg: String| werr(io::Error::new(io::ErrorKind::InvalidData, msg));
         let header = Metadata::new(Some(meta), tensors).map_err(|e| invalid(e.to_string()))?;
         let mut header = serde_json::to_vec(&header).map_err(|e| invalid(e.to_string()))?;

@@ -58,26 +58,7 @@ pub(crate) fn write_parts(
     let end = label_bytes
         .checked_add(feature_bytes)
         .ok_or_else(|| invalid("feature matrix too large".into()))?;
-    // I64 first, then F32: both stay aligned after the 8-byte-padded header, the order
-    // safetensors itself uses.
-    let tensors = vec![
-        (
-            "labels".to_string(),
-            TensorInfo {
-                dtype: Dtype::I64,
-                shape: vec![n],
-                data_offsets: (0, label_bytes),
-            },
-        ),
-        (
-            "features".to_string(),
-            TensorInfo {
-                dtype: Dtype::F32,
-                shape: vec![n, d],
-                data_offsets: (label_bytes, end),
-            },
-        ),
-    ];
+    let tensors = layout(n, vec![n, d], label_bytes, end);
     let header = Metadata::new(Some(meta), tensors).map_err(|e| invalid(e.to_string()))?;
     let mut header = serde_json::to_vec(&header).map_err(|e| invalid(e.to_string()))?;
     header.resize(header.len().next_multiple_of(8), b' ');
@@ -162,4 +143,33 @@ fn write_narrowed(
         row += k;
     }
     Ok(())
+}
+
+/// The two tensors of a feature-set file: I64 labels first, then F32 features, so that both
+/// start aligned after the 8-byte-padded header (the order safetensors itself uses) and
+/// readers can view the features in place.
+pub(crate) fn layout(
+    n: usize,
+    feature_shape: Vec<usize>,
+    label_bytes: usize,
+    end: usize,
+) -> Vec<(String, TensorInfo)> {
+    vec![
+        (
+            "labels".to_string(),
+            TensorInfo {
+                dtype: Dtype::I64,
+                shape: vec![n],
+                data_offsets: (0, label_bytes),
+            },
+        ),
+        (
+            "features".to_string(),
+            TensorInfo {
+                dtype: Dtype::F32,
+                shape: feature_shape,
+                data_offsets: (label_bytes, end),
+            },
+        ),
+    ]
 }
