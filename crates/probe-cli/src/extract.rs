@@ -71,18 +71,19 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<bool> {
     bar.finish_and_clear();
     let manifest = manifest?;
     print_line(&format!(
-        "{:<4} {:<20} {:>16} {:>9} {:>9}  {}",
-        "#", "layer", "shape", "width", "MB", "file"
+        "{:<4} {:<20} {:>16} {:>9} {:>9} {:>8}  {}",
+        "#", "layer", "shape", "width", "MB", "seconds", "file"
     ));
     for l in &manifest.layers {
         let shape: Vec<String> = l.shape.iter().map(|s| s.to_string()).collect();
         print_line(&format!(
-            "{:<4} {:<20} {:>16} {:>9} {:>9.1}  {}{}",
+            "{:<4} {:<20} {:>16} {:>9} {:>9.1} {:>8.2}  {}{}",
             l.index,
             l.layer,
             shape.join("x"),
             l.width,
             l.bytes as f64 / 1e6,
+            l.seconds,
             l.file.display(),
             if l.skipped { "  (complete, kept)" } else { "" }
         ));

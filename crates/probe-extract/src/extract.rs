@@ -33,6 +33,9 @@ pub struct LayerOutput {
     pub skipped: bool,
     /// The reduced file, when the config asks for a reduction.
     pub reduced: Option<PathBuf>,
+    /// Seconds spent on this layer's file (flattening, copying and writing its rows), beside
+    /// the shared forward pass.
+    pub seconds: f64,
 }
 
 /// A layer that could not be written (the others were).
@@ -189,6 +192,7 @@ pub fn extract(
     let labels: Vec<i64> = plan.data.labels.iter().map(|&l| i64::from(l)).collect();
     let mut writers: Vec<Option<FeatureSetWriter>> = (0..todo.len()).map(|_| None).collect();
     let mut shapes: Vec<Vec<usize>> = vec![Vec::new(); plan.layers.len()];
+    let mut layer_seconds = vec![0.0f64; plan.layers.len()];
     let mut failures: Vec<LayerFailure> = Vec::new();
     let started = Instant::now();
     if !todo.is_empty() {
@@ -202,6 +206,7 @@ pub fn extract(
                 if failures.iter().any(|f| f.layer == plan.layers[i]) {
                     continue;
                 }
+                let t = Instant::now();
                 let outcome = write_batch(
                     &mut writers[slot],
                     tensor,
@@ -211,6 +216,7 @@ pub fn extract(
                     &layer_metadata(&mut metadata, i, &plan.layers[i]),
                     &mut shapes[i],
                 );
+                layer_seconds[i] += t.elapsed().as_secs_f64();
                 if let Err(e) = outcome {
                     writers[slot] = None; // dropping removes its temporary file
                     failures.push(LayerFailure {
@@ -224,7 +230,10 @@ pub fn extract(
         }
         for (slot, &i) in todo.iter().enumerate() {
             if let Some(writer) = writers[slot].take() {
-                if let Err(e) = writer.finish() {
+                let t = Instant::now();
+                let finished = writer.finish();
+                layer_seconds[i] += t.elapsed().as_secs_f64();
+                if let Err(e) = finished {
                     failures.push(LayerFailure {
                         layer: plan.layers[i].clone(),
                         error: e.to_string(),
@@ -275,6 +284,7 @@ pub fn extract(
             bytes: std::fs::metadata(&files[i]).map(|m| m.len()).unwrap_or(0),
             skipped: !todo.contains(&i),
             reduced,
+            seconds: layer_seconds[i],
         });
     }
     let manifest = Manifest {
