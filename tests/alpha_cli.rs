@@ -215,3 +215,38 @@ fn a_failing_file_does_not_stop_the_others() {
     // Only the two inputs and the complete results file: no temporary leftovers.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
 }
+
+#[test]
+fn probe_subcommands_are_the_standalone_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x, y) = blobs(3, 100, 8, 2.0);
+    let file = dir.path().join("layer.safetensors");
+    write_set(&file, &x, &[300, 8], &y, "layer");
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    let o = run(
+        "probe",
+        &[
+            "alpha",
+            file.to_str().unwrap(),
+            "--out",
+            a.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(
+        "probe-alpha",
+        &[file.to_str().unwrap(), "--out", b.to_str().unwrap(), "-q"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        results(&a)["layers"][0]["alpha"],
+        results(&b)["layers"][0]["alpha"]
+    );
+    for stage in ["train", "extract", "reduce", "alpha"] {
+        let o = run("probe", &[stage, "--help"]);
+        assert!(o.status.success(), "probe {stage} --help: {}", stderr(&o));
+    }
+    let o = run("probe", &["fly"]);
+    assert!(!o.status.success());
+}

@@ -75,6 +75,7 @@ pub fn blobs(classes: usize, per_class: usize, d: usize, spread: f32) -> (Vec<f3
 /// Runs one of the workspace's binaries.
 pub fn run(bin: &str, args: &[&str]) -> Output {
     let exe = match bin {
+        "probe" => env!("CARGO_BIN_EXE_probe"),
         "probe-alpha" => env!("CARGO_BIN_EXE_probe-alpha"),
         "probe-reduce" => env!("CARGO_BIN_EXE_probe-reduce"),
         "probe-train" => env!("CARGO_BIN_EXE_probe-train"),

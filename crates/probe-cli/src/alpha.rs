@@ -16,7 +16,7 @@ use crate::output::{one_line, print_error, print_line, progress_bar, thread_pool
 /// Scores how well each layer's features organise the training set by class (the Sparsity
 /// Probe's alpha-score; higher = simpler class geometry).
 #[derive(Debug, Parser)]
-#[command(name = "probe-alpha", version, about, long_about = None)]
+#[command(name = "probe-alpha", version)]
 pub struct AlphaArgs {
     /// Feature-set files (safetensors with `features` and `labels`); globs such as
     /// 'features/*.safetensors' are expanded here too.

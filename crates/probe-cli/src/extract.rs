@@ -10,7 +10,7 @@ use crate::output::{print_error, print_line, progress_bar};
 /// Runs a model over a dataset once and writes the representation of every requested layer
 /// as its own feature-set file (OUT/features/NN_<layer>.safetensors) with a manifest.
 #[derive(Debug, Parser)]
-#[command(name = "probe-extract", version, about, long_about = None)]
+#[command(name = "probe-extract", version)]
 pub struct ExtractArgs {
     /// The extraction config (see configs/*.toml).
     #[arg(long, value_name = "FILE")]

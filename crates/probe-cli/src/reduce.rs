@@ -14,7 +14,7 @@ use crate::output::{print_error, print_line, progress_bar, thread_pool};
 /// Reduces feature sets to K dimensions with a randomized truncated SVD (as scikit-learn's
 /// TruncatedSVD) or PCA, keeping labels and metadata.
 #[derive(Debug, Parser)]
-#[command(name = "probe-reduce", version, about, long_about = None)]
+#[command(name = "probe-reduce", version)]
 pub struct ReduceArgs {
     /// Feature-set files; globs are expanded here too.
     #[arg(required = true, value_name = "FILE")]

@@ -14,7 +14,7 @@ use crate::output::{print_line, progress_bar};
 /// Trains a network of a built-in environment (synthetic, mnist, cifar10) or of one described
 /// in a TOML file, writing metrics.jsonl and safetensors checkpoints with PyTorch names.
 #[derive(Debug, Parser)]
-#[command(name = "probe-train", version, about, long_about = None)]
+#[command(name = "probe-train", version)]
 pub struct TrainArgs {
     /// Environment: synthetic, mnist, cifar10, or a .toml file (see configs/).
     #[arg(long, default_value = "synthetic")]

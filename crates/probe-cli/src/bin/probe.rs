@@ -1,0 +1,39 @@
+//! `probe`: every stage of the Sparsity Probe as a subcommand (`probe train`, `probe extract`,
+//! `probe reduce`, `probe alpha`), the same as the standalone binaries.
+
+use clap::{Parser, Subcommand};
+use probe_cli::{alpha, extract, output, reduce, train};
+
+/// The Sparsity Probe: how well each layer of a network organises its training set by class.
+#[derive(Debug, Parser)]
+#[command(name = "probe", version)]
+struct Cli {
+    #[command(subcommand)]
+    stage: Stage,
+}
+
+#[derive(Debug, Subcommand)]
+enum Stage {
+    /// Train a network of an environment (as probe-train).
+    #[command(name = "train")]
+    Train(train::TrainArgs),
+    /// Write every requested layer's features in one pass (as probe-extract).
+    #[command(name = "extract")]
+    Extract(extract::ExtractArgs),
+    /// Reduce wide feature sets to K dimensions (as probe-reduce).
+    #[command(name = "reduce")]
+    Reduce(reduce::ReduceArgs),
+    /// Score each feature set's alpha (as probe-alpha).
+    #[command(name = "alpha")]
+    Alpha(alpha::AlphaArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let outcome = match Cli::parse().stage {
+        Stage::Train(args) => train::run(&args),
+        Stage::Extract(args) => extract::run(&args),
+        Stage::Reduce(args) => reduce::run(&args),
+        Stage::Alpha(args) => alpha::run(&args),
+    };
+    output::exit_code(outcome)
+}
