@@ -6,5 +6,6 @@ mod bad_input;
 mod extract;
 mod golden;
 mod reduce_cli;
+mod run;
 mod train;
 mod util;

@@ -61,27 +61,37 @@ pub struct AlphaArgs {
     pub quiet: bool,
 }
 
+/// The settings block of `results.json`.
 #[derive(Serialize)]
-struct Settings {
-    trees: usize,
-    depth: usize,
-    max_features: MaxFeatures,
-    splitter: Splitter,
-    seed: u64,
-    epsilon: f64,
-    norm: WaveletNorm,
-    reduce_to: Option<usize>,
-    reduce_method: Option<Method>,
-    threads: usize,
+pub(crate) struct Settings {
+    pub trees: usize,
+    pub depth: usize,
+    pub max_features: MaxFeatures,
+    pub splitter: Splitter,
+    pub seed: u64,
+    pub epsilon: f64,
+    pub norm: WaveletNorm,
+    pub reduce_to: Option<usize>,
+    pub reduce_method: Option<Method>,
+    pub threads: usize,
 }
 
+/// `results.json`, as documented in the README.
 #[derive(Serialize)]
-struct Results<'a> {
-    tool: &'static str,
-    version: &'static str,
-    settings: Settings,
-    layers: &'a [LayerRecord],
-    failures: &'a [Failure],
+pub(crate) struct Results<'a> {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub settings: Settings,
+    pub layers: &'a [LayerRecord],
+    pub failures: &'a [Failure],
+}
+
+impl Results<'_> {
+    /// Writes the results atomically.
+    pub(crate) fn write(&self, out: &Path) -> anyhow::Result<()> {
+        let json = serde_json::to_vec_pretty(self).context("cannot encode the results")?;
+        write_atomic(out, &json)
+    }
 }
 
 /// Runs `probe-alpha`. `Ok(false)` when at least one file failed (each is reported and the
@@ -168,8 +178,7 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
             layers: &layers,
             failures: &failures,
         };
-        let json = serde_json::to_vec_pretty(&results).context("cannot encode the results")?;
-        write_atomic(out, &json)?;
+        results.write(out)?;
     }
     Ok(failures.is_empty())
 }

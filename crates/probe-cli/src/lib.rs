@@ -10,4 +10,5 @@ pub mod extract;
 pub mod files;
 pub mod output;
 pub mod reduce;
+pub mod run;
 pub mod train;

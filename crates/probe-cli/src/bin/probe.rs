@@ -1,8 +1,9 @@
-//! `probe`: every stage of the Sparsity Probe as a subcommand (`probe train`, `probe extract`,
-//! `probe reduce`, `probe alpha`), the same as the standalone binaries.
+//! `probe`: the whole probe from one config (`probe run`), and every stage as a subcommand
+//! (`probe train`, `probe extract`, `probe reduce`, `probe alpha`), the same as the standalone
+//! binaries.
 
 use clap::{Parser, Subcommand};
-use probe_cli::{alpha, extract, output, reduce, train};
+use probe_cli::{alpha, extract, output, reduce, run, train};
 
 /// The Sparsity Probe: how well each layer of a network organises its training set by class.
 #[derive(Debug, Parser)]
@@ -14,6 +15,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Stage {
+    /// Train (when asked) → extract → reduce → alpha from one config, skipping what is done.
+    #[command(name = "run")]
+    Run(run::RunArgs),
     /// Train a network of an environment (as probe-train).
     #[command(name = "train")]
     Train(train::TrainArgs),
@@ -30,6 +34,7 @@ enum Stage {
 
 fn main() -> std::process::ExitCode {
     let outcome = match Cli::parse().stage {
+        Stage::Run(args) => run::run(&args),
         Stage::Train(args) => train::run(&args),
         Stage::Extract(args) => extract::run(&args),
         Stage::Reduce(args) => reduce::run(&args),

@@ -1,0 +1,374 @@
+//! `probe run CONFIG.toml`: train (when asked and not done) → extract → (reduce) → alpha, each
+//! stage writing under `runs/NAME/` and skipped when its outputs are up to date.
+//!
+//! This is glue over the stage crates; the report stage (plots, HTML) is not built yet.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context;
+use clap::Parser;
+use probe_alpha::{AlphaParams, LayerRecord, Probe};
+use probe_extract::{extract, DatasetSection, ExtractConfig, ModelSection, ReduceSection};
+use probe_forest::ForestParams;
+use serde::Deserialize;
+
+use crate::alpha::{probe_file, Results, Settings};
+use crate::files::Failure;
+use crate::output::{one_line, print_error, print_line, progress_bar, thread_pool};
+use crate::train::{OptimizerKind, TrainArgs};
+
+/// Runs the whole probe from one config: train, extract, reduce, alpha.
+#[derive(Debug, Parser)]
+#[command(name = "probe run", version)]
+pub struct RunArgs {
+    /// The run's config (see configs/quickstart.toml).
+    pub config: PathBuf,
+    /// Redo a stage even when its outputs are up to date: train, extract, alpha or all.
+    #[arg(long, value_name = "STAGE")]
+    pub force: Vec<String>,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Training settings; present when the run trains its own model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainSection {
+    epochs: usize,
+    #[serde(default = "default_batch")]
+    batch_size: usize,
+    #[serde(default = "default_lr")]
+    lr: f64,
+    #[serde(default)]
+    sgd: bool,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    label_noise: f64,
+    #[serde(default = "default_val_split")]
+    val_split: f64,
+}
+
+/// Probe settings (those of probe-alpha).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ProbeSection {
+    trees: usize,
+    depth: usize,
+    max_features: String,
+    splitter: String,
+    seed: u64,
+    epsilon: f64,
+    norm: String,
+}
+
+impl Default for ProbeSection {
+    fn default() -> Self {
+        ProbeSection {
+            trees: 5,
+            depth: 15,
+            max_features: "sqrt".into(),
+            splitter: "binned".into(),
+            seed: 2,
+            epsilon: 0.1,
+            norm: "samples".into(),
+        }
+    }
+}
+
+/// The model of a run: an environment, and weights unless the run trains them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunModel {
+    env: String,
+    #[serde(default)]
+    arch: Option<String>,
+    /// Default: the run's trained checkpoint (`checkpoint/best.safetensors`).
+    #[serde(default)]
+    weights: Option<String>,
+    #[serde(default)]
+    seed: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunConfig {
+    name: String,
+    #[serde(default)]
+    out: Option<PathBuf>,
+    model: RunModel,
+    #[serde(default)]
+    train: Option<TrainSection>,
+    #[serde(default)]
+    dataset: DatasetSection,
+    #[serde(default)]
+    layers: Option<Vec<String>>,
+    #[serde(default = "default_extract_batch")]
+    batch_size: usize,
+    #[serde(default = "default_device")]
+    device: String,
+    #[serde(default)]
+    reduce: Option<ReduceSection>,
+    #[serde(default)]
+    probe: ProbeSection,
+}
+
+fn default_batch() -> usize {
+    32
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_val_split() -> f64 {
+    0.2
+}
+fn default_extract_batch() -> usize {
+    256
+}
+fn default_device() -> String {
+    "cpu".into()
+}
+
+fn read_config(path: &Path) -> anyhow::Result<RunConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the run config {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        anyhow::anyhow!(
+            "{}{}: {}",
+            path.display(),
+            line.map(|l| format!(" line {l}")).unwrap_or_default(),
+            e.message().replace('\n', " ")
+        )
+    })
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Runs `probe run`.
+pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
+    let config = read_config(&args.config)?;
+    let forced = |stage: &str| args.force.iter().any(|f| f == stage || f == "all");
+    if let Some(bad) = args
+        .force
+        .iter()
+        .find(|f| !["train", "extract", "alpha", "all"].contains(&f.as_str()))
+    {
+        anyhow::bail!("--force {bad}: the stages are train, extract, alpha (or all)");
+    }
+    let out = config
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
+    // Everything that can be checked is checked before the first stage.
+    let probe = Probe::new(
+        ForestParams::default()
+            .n_trees(config.probe.trees)
+            .max_depth(config.probe.depth)
+            .max_features(parse(&config.probe.max_features, "probe.max_features")?)
+            .splitter(parse(&config.probe.splitter, "probe.splitter")?)
+            .seed(config.probe.seed),
+        AlphaParams::default().epsilon(config.probe.epsilon),
+        parse(&config.probe.norm, "probe.norm")?,
+    )?;
+    let weights = match (&config.model.weights, &config.train) {
+        (Some(w), _) => w.clone(),
+        (None, Some(_)) => out
+            .join("checkpoint/best.safetensors")
+            .display()
+            .to_string(),
+        (None, None) => anyhow::bail!(
+            "{}: [model] has no weights and there is no [train] section; set model.weights \
+             (a file, hf://…, or \"random\") or add [train]",
+            args.config.display()
+        ),
+    };
+    let extract_config = ExtractConfig {
+        model: ModelSection {
+            env: config.model.env.clone(),
+            arch: config.model.arch.clone(),
+            weights,
+            seed: config.model.seed,
+        },
+        dataset: config.dataset.clone(),
+        layers: config.layers.clone(),
+        batch_size: config.batch_size,
+        device: config.device.clone(),
+        out: out.clone(),
+        reduce: config.reduce.clone(),
+    };
+    extract_config.check(&args.config)?;
+    check_layers(&config)?;
+
+    // 1. Train, when asked and not already done for this many epochs (a shorter run resumes).
+    if let Some(train) = &config.train {
+        let last = out.join("checkpoint/last.safetensors");
+        let done = probe_models::read_safetensors_metadata(&last)
+            .ok()
+            .and_then(|m| m.get("epoch")?.parse::<usize>().ok());
+        if done.is_some_and(|d| d >= train.epochs) && !forced("train") {
+            print_line(&format!(
+                "train: {} has {} epochs; skipped (--force train redoes it)",
+                last.display(),
+                done.unwrap_or(0)
+            ));
+        } else {
+            let resume = done.filter(|_| !forced("train")).map(|_| last.clone());
+            crate::train::run(&TrainArgs {
+                env: config.model.env.clone(),
+                data: config.dataset.data.clone(),
+                model: config.model.arch.clone(),
+                epochs: train.epochs,
+                batch_size: train.batch_size,
+                lr: train.lr,
+                optimizer: if train.sgd {
+                    OptimizerKind::Sgd
+                } else {
+                    OptimizerKind::Adam
+                },
+                momentum: 0.9,
+                weight_decay: 0.0,
+                seed: train.seed,
+                label_noise: train.label_noise,
+                val_split: train.val_split,
+                limit: None,
+                out: Some(out.clone()),
+                save_every: None,
+                resume,
+                device: config.device.clone(),
+                quiet: args.quiet,
+            })?;
+        }
+    }
+
+    // 2. Extract (complete layers of the same weights and data are kept).
+    let bar = progress_bar(0, "extract".into(), "samples", args.quiet);
+    let manifest = extract(&extract_config, forced("extract"), &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    let manifest = manifest?;
+    let kept = manifest.layers.iter().filter(|l| l.skipped).count();
+    print_line(&format!(
+        "extract: {} layers of {} samples ({} kept as they were)",
+        manifest.layers.len(),
+        manifest.n,
+        kept
+    ));
+
+    // 3. Alpha, unless results.json is newer than every layer file and the config.
+    let results_path = out.join("results.json");
+    let inputs: Vec<PathBuf> = manifest
+        .layers
+        .iter()
+        .map(|l| l.reduced.clone().unwrap_or_else(|| l.file.clone()))
+        .collect();
+    let newest_input = inputs
+        .iter()
+        .chain(std::iter::once(&args.config))
+        .filter_map(|p| modified(p))
+        .max();
+    let up_to_date = modified(&results_path)
+        .zip(newest_input)
+        .is_some_and(|(r, i)| r >= i);
+    if up_to_date && !forced("alpha") {
+        print_line(&format!(
+            "alpha: {} is up to date; nothing to do (--force alpha redoes it)",
+            results_path.display()
+        ));
+        return Ok(manifest.failures.is_empty());
+    }
+    let pool = thread_pool(None)?;
+    let mut layers: Vec<LayerRecord> = Vec::new();
+    let mut failures: Vec<Failure> = manifest
+        .failures
+        .iter()
+        .map(|f| Failure {
+            file: f.layer.clone(),
+            error: f.error.clone(),
+        })
+        .collect();
+    for file in &inputs {
+        match pool.install(|| probe_file(&probe, None, file, args.quiet)) {
+            Ok(record) => layers.push(record),
+            Err(err) => {
+                print_error(&err);
+                failures.push(Failure {
+                    file: file.display().to_string(),
+                    error: one_line(&err),
+                });
+            }
+        }
+    }
+    Results {
+        tool: "probe run",
+        version: env!("CARGO_PKG_VERSION"),
+        settings: Settings {
+            trees: config.probe.trees,
+            depth: config.probe.depth,
+            max_features: parse(&config.probe.max_features, "probe.max_features")?,
+            splitter: parse(&config.probe.splitter, "probe.splitter")?,
+            seed: config.probe.seed,
+            epsilon: config.probe.epsilon,
+            norm: parse(&config.probe.norm, "probe.norm")?,
+            reduce_to: None,
+            reduce_method: None,
+            threads: pool.current_num_threads(),
+        },
+        layers: &layers,
+        failures: &failures,
+    }
+    .write(&results_path)?;
+    print_line(&format!(
+        "{:<20} {:>8} {:>8} {:>16}",
+        "layer", "width", "alpha", "band"
+    ));
+    for r in &layers {
+        print_line(&format!(
+            "{:<20} {:>8} {:>8.4} {:>16}",
+            r.layer,
+            r.input_d,
+            r.alpha,
+            format!("[{:.3}, {:.3}]", r.band[0], r.band[1])
+        ));
+    }
+    print_line(&format!("results: {}", results_path.display()));
+    Ok(failures.is_empty())
+}
+
+/// Unknown layers are found before training: tap names do not depend on the weights or the
+/// number of classes, so a throw-away model on the CPU lists them.
+fn check_layers(config: &RunConfig) -> anyhow::Result<()> {
+    use probe_models::Tapped;
+    let Some(layers) = &config.layers else {
+        return Ok(());
+    };
+    let env = probe_train::Env::resolve(&config.model.env)?;
+    let arch = config
+        .model
+        .arch
+        .clone()
+        .unwrap_or_else(|| env.model.clone());
+    let model_config = env.model_config(&arch, 10);
+    let (model, _) =
+        probe_models::Model::fresh(&arch, &model_config, &candle_core::Device::Cpu, Some(0))?;
+    let valid = model.tap_names();
+    if let Some(bad) = layers.iter().find(|l| !valid.contains(l)) {
+        anyhow::bail!(
+            "unknown layer `{bad}` for model `{arch}`; valid layers: {}",
+            valid.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(value: &str, field: &str) -> anyhow::Result<T> {
+    value.parse().map_err(|e| anyhow::anyhow!("{field}: {e}"))
+}

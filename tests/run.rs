@@ -1,0 +1,88 @@
+//! `probe run`: the quickstart end to end, reruns that do no work, and bad configs that fail
+//! before any.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::util::{assert_clean_failure, stderr};
+
+fn probe_run(cwd: &Path, config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_probe"))
+        .current_dir(cwd)
+        .args(["run", config.to_str().unwrap(), "-q"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn quickstart_runs_and_alpha_rises_from_input_to_last_hidden_layer() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/quickstart.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let o = probe_run(dir.path(), &config);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results = dir.path().join("runs/quickstart/results.json");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    let layers = r["layers"].as_array().unwrap();
+    let names: Vec<&str> = layers
+        .iter()
+        .map(|l| l["layer"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["input", "relu1", "relu2"]);
+    let (input, last) = (
+        layers[0]["alpha"].as_f64().unwrap(),
+        layers[2]["alpha"].as_f64().unwrap(),
+    );
+    assert!(last > input + 0.1, "input {input}, relu2 {last}");
+
+    // Nothing changed: no stage does work.
+    let o = probe_run(dir.path(), &config);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("train:") && text.contains("skipped"),
+        "{text}"
+    );
+    assert!(text.contains("3 kept as they were"), "{text}");
+    assert!(text.contains("nothing to do"), "{text}");
+}
+
+#[test]
+fn bad_run_configs_fail_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |body: &str| {
+        let p = dir.path().join("run.toml");
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    let c = write("name = \"x\"\n[model]\nenv = \"synthetic\"\nweights = \"random\"\n[probe]\ntrees = 3\nleaves = 4\n");
+    assert_clean_failure(
+        &probe_run(dir.path(), &c),
+        &["run.toml", "line 7", "unknown field `leaves`"],
+    );
+    let c = write("name = \"x\"\n[model]\nenv = \"synthetic\"\n");
+    assert_clean_failure(&probe_run(dir.path(), &c), &["model.weights"]);
+    let c = write(
+        "name = \"x\"\nlayers = [\"relu7\"]\n[model]\nenv = \"synthetic\"\nweights = \"random\"\n",
+    );
+    assert_clean_failure(&probe_run(dir.path(), &c), &["relu7", "valid layers"]);
+    let c = write("name = \"x\"\n[model]\nenv = \"synthetic\"\nweights = \"random\"\n[reduce]\nmethod = \"svd\"\ndim = 4\n");
+    assert_clean_failure(&probe_run(dir.path(), &c), &["method is tsvd or pca"]);
+    assert!(!dir.path().join("runs/x/results.json").exists());
+}
+
+#[test]
+fn an_unknown_layer_fails_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("run.toml");
+    std::fs::write(
+        &c,
+        "name = \"x\"\nlayers = [\"relu9\"]\n[model]\nenv = \"synthetic\"\n[train]\nepochs = 50\n",
+    )
+    .unwrap();
+    assert_clean_failure(&probe_run(dir.path(), &c), &["relu9", "valid layers"]);
+    assert!(
+        !dir.path().join("runs/x/checkpoint").exists(),
+        "training started"
+    );
+}
