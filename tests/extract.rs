@@ -211,3 +211,12 @@ fn bad_extractions_fail_before_work_with_one_line() {
             || std::fs::read_dir(out.join("features")).unwrap().count() == 0
     );
 }
+
+#[test]
+fn the_example_configs_parse() {
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    for name in ["synthetic-extract.toml", "mnist-cnn.toml", "resnet18.toml"] {
+        let config = probe_extract::ExtractConfig::from_toml(&configs.join(name));
+        assert!(config.is_ok(), "configs/{name}: {}", config.err().unwrap());
+    }
+}
