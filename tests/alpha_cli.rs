@@ -165,6 +165,7 @@ fn expands_globs_and_writes_the_documented_schema() {
         "norm",
         "seed",
         "seconds",
+        "flag",
     ] {
         assert!(
             layer.get(field).is_some(),

@@ -34,6 +34,8 @@ fn quickstart_runs_and_alpha_rises_from_input_to_last_hidden_layer() {
         layers[2]["alpha"].as_f64().unwrap(),
     );
     assert!(last > input + 0.1, "input {input}, relu2 {last}");
+    // The input is never flagged; relu2 rises far above relu1's band.
+    assert!(layers[0]["flag"].is_null() && layers[2]["flag"].is_null());
 
     // Nothing changed: no stage does work.
     let o = probe_run(dir.path(), &config);

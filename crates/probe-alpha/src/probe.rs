@@ -89,6 +89,7 @@ impl Probe {
                 .get("explained_variance_ratio")
                 .and_then(|v| v.parse().ok()),
             input_d: set.n_features(),
+            flag: None,
             angle_curve: estimate.angle_curve,
         })
     }
@@ -144,6 +145,76 @@ pub struct LayerRecord {
     /// Width of the layer before any reduction done in memory by the probe (equal to `d`
     /// otherwise).
     pub input_d: usize,
+    /// Why the layer is flagged as under-performing (its alpha does not rise above the
+    /// previous probed layer's band), or `None`; see [`flag_layers`].
+    pub flag: Option<String>,
     /// Angle of the τ-sparsity curve in degrees on the τ grid 0.30..1.99 (diagnostic plot).
     pub angle_curve: Vec<f64>,
+}
+
+/// Flags, in probing order, each layer whose alpha does not rise above the band of the layer
+/// probed before it: the paper's sign of a layer that adds little to the classification.
+/// The first layer is never flagged.
+pub fn flag_layers(records: &mut [LayerRecord]) {
+    if let Some(first) = records.first_mut() {
+        first.flag = None;
+    }
+    for i in 1..records.len() {
+        let (before, after) = records.split_at_mut(i);
+        let (previous, layer) = (&before[i - 1], &mut after[0]);
+        layer.flag = (layer.alpha <= previous.band[1]).then(|| {
+            format!(
+                "alpha {:.3} does not rise above the band [{:.3}, {:.3}] of `{}`",
+                layer.alpha, previous.band[0], previous.band[1], previous.layer
+            )
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(layer: &str, alpha: f64, band: [f64; 2]) -> LayerRecord {
+        LayerRecord {
+            file: None,
+            layer: layer.into(),
+            layer_index: None,
+            n: 10,
+            d: 2,
+            classes: 2,
+            alpha,
+            alphas: vec![alpha; 10],
+            critical_taus: vec![1.0; 10],
+            band,
+            n_wavelets: 5,
+            trees: 5,
+            depth: 15,
+            max_features: MaxFeatures::Sqrt,
+            splitter: Splitter::Binned,
+            epsilon: 0.1,
+            norm: WaveletNorm::Samples,
+            seed: 2,
+            seconds: 0.0,
+            reduction: None,
+            explained_variance_ratio: None,
+            input_d: 2,
+            flag: Some("stale".into()),
+            angle_curve: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn flags_layers_that_do_not_rise_above_the_previous_band() {
+        let mut records = vec![
+            record("input", 0.30, [0.25, 0.37]),
+            record("relu1", 0.35, [0.30, 0.42]), // inside the input's band: flagged
+            record("relu2", 0.50, [0.44, 0.60]), // above relu1's band: fine
+            record("relu3", 0.48, [0.40, 0.55]), // lower: flagged
+        ];
+        flag_layers(&mut records);
+        let flags: Vec<bool> = records.iter().map(|r| r.flag.is_some()).collect();
+        assert_eq!(flags, [false, true, false, true]);
+        assert!(records[1].flag.as_ref().unwrap().contains("`input`"));
+    }
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Parser;
-use probe_alpha::{AlphaParams, LayerRecord, Probe};
+use probe_alpha::{flag_layers, AlphaParams, LayerRecord, Probe};
 use probe_data::FeatureSet;
 use probe_forest::{ForestParams, MaxFeatures, Splitter, WaveletNorm};
 use probe_reduce::{Method, ReduceParams, Reduced, ValidReduceParams};
@@ -159,6 +159,16 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
         }
     }
 
+    flag_layers(&mut layers);
+    for r in layers.iter().filter(|r| r.flag.is_some()) {
+        if printing {
+            printing = print_line(&format!(
+                "flagged: {} ({})",
+                r.layer,
+                r.flag.as_deref().unwrap_or_default()
+            ));
+        }
+    }
     if let Some(out) = &args.out {
         let results = Results {
             tool: "probe-alpha",

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::Parser;
-use probe_alpha::{AlphaParams, LayerRecord, Probe};
+use probe_alpha::{flag_layers, AlphaParams, LayerRecord, Probe};
 use probe_extract::{extract, DatasetSection, ExtractConfig, ModelSection, ReduceSection};
 use probe_forest::ForestParams;
 use serde::Deserialize;
@@ -307,6 +307,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
             }
         }
     }
+    flag_layers(&mut layers);
     Results {
         tool: "probe run",
         version: env!("CARGO_PKG_VERSION"),
@@ -327,16 +328,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
     }
     .write(&results_path)?;
     print_line(&format!(
-        "{:<20} {:>8} {:>8} {:>16}",
+        "{:<20} {:>8} {:>8} {:>16}  flag",
         "layer", "width", "alpha", "band"
     ));
     for r in &layers {
         print_line(&format!(
-            "{:<20} {:>8} {:>8.4} {:>16}",
+            "{:<20} {:>8} {:>8.4} {:>16}  {}",
             r.layer,
             r.input_d,
             r.alpha,
-            format!("[{:.3}, {:.3}]", r.band[0], r.band[1])
+            format!("[{:.3}, {:.3}]", r.band[0], r.band[1]),
+            r.flag.as_deref().unwrap_or("")
         ));
     }
     print_line(&format!("results: {}", results_path.display()));
