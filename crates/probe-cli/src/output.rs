@@ -11,24 +11,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Writes `contents` to `path` through a temporary file in the same folder and a rename, so
 /// the file is either the old one or the complete new one, never a half-written one.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| {
-        format!(
-            "cannot write {}: cannot create a file in {} (does the folder exist and is it writable?)",
-            path.display(),
-            dir.display()
-        )
-    })?;
-    tmp.write_all(contents)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    // probe-data's error names the file and says to check the folder.
+    Ok(probe_data::write_atomic(path, contents)?)
 }
 
 /// Prints a line on stdout; a closed pipe (`probe-alpha … | head`) is not an error worth a

@@ -81,3 +81,4 @@ pub use idx::{read_idx_images, read_idx_labels, IdxImages};
 pub use mnist::{load_mnist, load_mnist_files, MnistFiles, MnistFolder};
 pub use stream::FeatureSetWriter;
 pub use synthetic::{synthetic, SyntheticConfig};
+pub use write::write_atomic;

@@ -1,12 +1,11 @@
 //! Streaming writer for feature sets: rows are appended batch by batch, so a layer's whole
 //! feature matrix never has to be held in memory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::Metadata;
 use tempfile::NamedTempFile;
 
 use crate::check::{check_counts, dense_labels, element_count, product};
@@ -122,37 +121,17 @@ impl FeatureSetWriter {
             .and_then(|v| v.checked_add(label_bytes))
             .ok_or_else(too_large)?;
 
-        let mut meta: HashMap<String, String> = metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if dims.len() > 1 {
-            let joined: Vec<String> = dims.iter().map(usize::to_string).collect();
-            meta.insert("original_shape".to_string(), joined.join(","));
-        }
-        let tensors = crate::write::layout(n, shape.to_vec(), label_bytes, end);
-        let invalid = |msg: String| werr(io::Error::new(io::ErrorKind::InvalidData, msg));
-        let header = Metadata::new(Some(meta), tensors).map_err(|e| invalid(e.to_string()))?;
-        let mut header = serde_json::to_vec(&header).map_err(|e| invalid(e.to_string()))?;
-        header.resize(header.len().next_multiple_of(8), b' ');
+        let header = crate::write::encode_header(
+            metadata,
+            (dims.len() > 1).then_some(dims),
+            crate::write::layout(n, shape.to_vec(), label_bytes, end),
+        )
+        .map_err(|msg| werr(io::Error::new(io::ErrorKind::InvalidData, msg)))?;
         let data_start = 8 + header.len() as u64;
         let features_start = data_start + label_bytes as u64;
 
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".probe-data-").suffix(".tmp");
-        // Temp files are private (0600) by default; ask for the usual 0666 & !umask instead, so
-        // the renamed file has the permissions of any other file the user creates.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
-        }
         // From here on, an early return drops `tmp`, which deletes the temp file.
-        let mut tmp = builder.tempfile_in(parent).map_err(werr)?;
+        let mut tmp = crate::write::temp_file_beside(path).map_err(werr)?;
         {
             let file = tmp.as_file_mut();
             file.write_all(&(header.len() as u64).to_le_bytes())

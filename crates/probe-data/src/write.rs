@@ -40,14 +40,6 @@ pub(crate) fn write_parts(
     };
     let invalid = |msg: String| werr(io::Error::new(io::ErrorKind::InvalidData, msg));
 
-    let mut meta: HashMap<String, String> = metadata
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if let Some(dims) = original_shape {
-        let joined: Vec<String> = dims.iter().map(usize::to_string).collect();
-        meta.insert("original_shape".to_string(), joined.join(","));
-    }
     let label_bytes = n
         .checked_mul(8)
         .ok_or_else(|| invalid("too many labels".into()))?;
@@ -58,26 +50,14 @@ pub(crate) fn write_parts(
     let end = label_bytes
         .checked_add(feature_bytes)
         .ok_or_else(|| invalid("feature matrix too large".into()))?;
-    let tensors = layout(n, vec![n, d], label_bytes, end);
-    let header = Metadata::new(Some(meta), tensors).map_err(|e| invalid(e.to_string()))?;
-    let mut header = serde_json::to_vec(&header).map_err(|e| invalid(e.to_string()))?;
-    header.resize(header.len().next_multiple_of(8), b' ');
-
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".probe-data-").suffix(".tmp");
-    // Temp files are private (0600) by default; ask for the usual 0666 & !umask instead, so the
-    // renamed file has the permissions of any other file the user creates.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
+    let header = encode_header(
+        metadata,
+        original_shape,
+        layout(n, vec![n, d], label_bytes, end),
+    )
+    .map_err(invalid)?;
     // From here on, an early return drops `tmp`, which deletes the temp file.
-    let tmp = builder.tempfile_in(parent).map_err(werr)?;
+    let tmp = temp_file_beside(path).map_err(werr)?;
     {
         let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
         w.write_all(&(header.len() as u64).to_le_bytes())
@@ -172,4 +152,61 @@ pub(crate) fn layout(
             },
         ),
     ]
+}
+
+/// The safetensors header of a feature set, padded with spaces to a multiple of 8 bytes so
+/// that the data after it stays aligned: `metadata`, plus `original_shape` (comma-joined)
+/// when given, and the tensors' layout.
+pub(crate) fn encode_header(
+    metadata: &BTreeMap<String, String>,
+    original_shape: Option<&[usize]>,
+    tensors: Vec<(String, TensorInfo)>,
+) -> std::result::Result<Vec<u8>, String> {
+    let mut meta: HashMap<String, String> = metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(dims) = original_shape {
+        let joined: Vec<String> = dims.iter().map(usize::to_string).collect();
+        meta.insert("original_shape".to_string(), joined.join(","));
+    }
+    let header = Metadata::new(Some(meta), tensors).map_err(|e| e.to_string())?;
+    let mut header = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    header.resize(header.len().next_multiple_of(8), b' ');
+    Ok(header)
+}
+
+/// A temporary file in `path`'s folder, to be renamed onto `path` once complete; dropping it
+/// deletes it. Temp files are private (0600) by default; this asks for the usual
+/// 0666 & !umask instead, so the renamed file has the permissions of any other file the
+/// user creates.
+pub(crate) fn temp_file_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".probe-data-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(parent)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, synced, then
+/// renamed, so readers see the old file or the whole new one, never a part (results files,
+/// manifests).
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let path = path.as_ref();
+    let werr = |source: io::Error| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut tmp = temp_file_beside(path).map_err(werr)?;
+    tmp.write_all(bytes).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    tmp.persist(path).map_err(|e| werr(e.error))?;
+    Ok(())
 }

@@ -438,14 +438,8 @@ fn reduce_layer(out: &Path, file: &Path, method: &str, dim: usize, force: bool) 
 }
 
 fn write_manifest(path: &Path, manifest: &Manifest) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let json = serde_json::to_vec_pretty(manifest).unwrap_or_default();
-    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, json).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    Ok(probe_data::write_atomic(path, &json)?)
 }
 
 /// FNV-1a over the file's bytes: enough to tell two weight files apart, and fast.
