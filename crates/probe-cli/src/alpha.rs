@@ -7,7 +7,7 @@ use clap::Parser;
 use probe_alpha::{flag_layers, AlphaParams, LayerRecord, Probe};
 use probe_data::FeatureSet;
 use probe_forest::{ForestParams, MaxFeatures, Splitter, WaveletNorm};
-use probe_reduce::{Method, ReduceParams, Reduced, ValidReduceParams};
+use probe_reduce::{Backend, Method, ReduceParams, Reduced, ValidReduceParams};
 use serde::Serialize;
 
 use crate::files::{expand, Failure};
@@ -50,6 +50,10 @@ pub struct AlphaArgs {
     /// Reduction used by --reduce-to: tsvd (truncated SVD, the original tool's) or pca.
     #[arg(long, default_value = "tsvd")]
     pub reduce_method: Method,
+    /// Where --reduce-to's products run: cpu, or cuda / cuda:N (a build with
+    /// `--features cuda`).
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub reduce_device: Backend,
     /// Worker threads (default: one per core). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -114,6 +118,7 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
             ReduceParams::new(k)
                 .method(args.reduce_method)
                 .seed(args.seed)
+                .backend(args.reduce_device)
                 .check()
         })
         .transpose()

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Parser;
 use probe_data::FeatureSet;
-use probe_reduce::{reduce_set_with_progress, Method, ReduceParams, Reduced, ValidReduceParams};
+use probe_reduce::{
+    reduce_set_with_progress, Backend, Method, ReduceParams, Reduced, ValidReduceParams,
+};
 
 use crate::files::{expand, Failure};
 use crate::output::{print_error, print_line, progress_bar, thread_pool};
@@ -41,6 +43,10 @@ pub struct ReduceArgs {
     /// Worker threads (default: one per core). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where the products run: cpu, or cuda / cuda:N (a build with `--features cuda`; the
+    /// input then has to fit in GPU memory).
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub device: Backend,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
@@ -53,6 +59,7 @@ pub fn run(args: &ReduceArgs) -> anyhow::Result<bool> {
         .seed(args.seed)
         .power_iters(args.power_iters)
         .oversamples(args.oversamples)
+        .backend(args.device)
         .check()
         .context("--dim")?;
     let pool = thread_pool(args.threads)?;

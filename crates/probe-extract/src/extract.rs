@@ -7,11 +7,11 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use probe_data::{Dataset, FeatureSet, FeatureSetWriter};
 use probe_models::{resolve_weights, Model, Tapped};
-use probe_reduce::{reduce_set, Method, ReduceParams, Reduced};
+use probe_reduce::{reduce_set, Backend, Method, ReduceParams, Reduced};
 use probe_train::{batch, Env};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ExtractConfig;
+use crate::config::{ExtractConfig, ReduceSection};
 use crate::error::{Error, Result};
 
 /// What was written for one layer.
@@ -263,7 +263,7 @@ pub fn extract(
             continue;
         };
         let reduced = match &config.reduce {
-            Some(r) => match reduce_layer(&config.out, &files[i], &r.method, r.dim, force) {
+            Some(r) => match reduce_layer(&config.out, &files[i], r, &config.device, force) {
                 Ok(path) => Some(path),
                 Err(e) => {
                     failures.push(LayerFailure {
@@ -408,7 +408,16 @@ fn is_complete(file: &Path, n: usize, weights_hash: &str, dataset: &str) -> bool
 }
 
 /// Reduces a written layer into `OUT/features-reduced/` (this maps the whole layer file).
-fn reduce_layer(out: &Path, file: &Path, method: &str, dim: usize, force: bool) -> Result<PathBuf> {
+/// Reduces one layer's file on the extraction's device: CUDA extraction reduces on the same
+/// GPU, anything else on the CPU (faer).
+fn reduce_layer(
+    out: &Path,
+    file: &Path,
+    section: &ReduceSection,
+    device: &str,
+    force: bool,
+) -> Result<PathBuf> {
+    let (method, dim) = (section.method.as_str(), section.dim);
     let set = FeatureSet::open(file)?;
     let folder = out.join("features-reduced");
     std::fs::create_dir_all(&folder).map_err(|source| Error::Io {
@@ -429,7 +438,15 @@ fn reduce_layer(out: &Path, file: &Path, method: &str, dim: usize, force: bool) 
         path: PathBuf::from("<config>"),
         reason,
     })?;
-    let params = ReduceParams::new(dim).method(method).check()?;
+    let backend = if device.starts_with("cuda") {
+        device.parse::<Backend>().unwrap_or(Backend::Cuda(0))
+    } else {
+        Backend::Cpu
+    };
+    let params = ReduceParams::new(dim)
+        .method(method)
+        .backend(backend)
+        .check()?;
     match reduce_set(&set, &params)? {
         Reduced::Reduced(reduced, _) => reduced.write(&target)?,
         Reduced::Unchanged => set.write(&target)?,

@@ -38,6 +38,15 @@ pub enum Error {
     /// The small dense SVD at the end did not converge.
     #[error("the SVD did not converge; try another --seed or fewer components")]
     NoConvergence,
+    /// The GPU (or candle) path failed: no such device, a build without the feature, or out
+    /// of device memory.
+    #[error("reduction on {backend}: {reason}; use --device cpu, or a build with `--features cuda` and a GPU with room for the input")]
+    Device {
+        /// The backend asked for.
+        backend: crate::Backend,
+        /// What candle said (first line).
+        reason: String,
+    },
     /// An error about the data of one file.
     #[error("{}: {source}", .path.display())]
     InFile {

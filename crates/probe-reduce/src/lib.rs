@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 mod dense;
+mod device;
 mod error;
 mod params;
 mod randomized;
@@ -32,7 +33,7 @@ mod reduce;
 mod source;
 
 pub use error::{Error, Result};
-pub use params::{Method, ReduceParams, ValidReduceParams};
+pub use params::{Backend, Method, ReduceParams, ValidReduceParams};
 pub use randomized::{randomized_svd, randomized_svd_with_progress, Factorization};
 pub use reduce::{
     reduce_rows, reduce_rows_with_progress, reduce_set, reduce_set_with_progress, Reduced,

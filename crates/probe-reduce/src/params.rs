@@ -37,6 +37,48 @@ impl std::fmt::Display for Method {
     }
 }
 
+/// Where the products with the data run. The small factorizations always run on the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// faer on every CPU core, streaming the input from its memory map: the default.
+    #[default]
+    Cpu,
+    /// candle on CUDA GPU N (a build with the `cuda` feature). The input is copied to the GPU
+    /// once and stays there for every pass, so it needs n·d·4 bytes of GPU memory.
+    Cuda(usize),
+    /// candle on the CPU: the GPU code path run where there is no GPU, to check it.
+    CandleCpu,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "cpu" => Ok(Backend::Cpu),
+            "cuda" => Ok(Backend::Cuda(0)),
+            "candle-cpu" => Ok(Backend::CandleCpu),
+            _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(i)) => Ok(Backend::Cuda(i)),
+                _ => Err(format!(
+                    "`{s}` is not a reduction device: use cpu, cuda, cuda:N or candle-cpu"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Cpu => f.write_str("cpu"),
+            Backend::Cuda(i) => write!(f, "cuda:{i}"),
+            Backend::CandleCpu => f.write_str("candle-cpu"),
+        }
+    }
+}
+
 /// Settings of the randomized SVD (Halko, Martinsson & Tropp 2011).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReduceParams {
@@ -45,6 +87,8 @@ pub struct ReduceParams {
     oversamples: usize,
     power_iters: usize,
     seed: u64,
+    #[serde(default)]
+    backend: Backend,
 }
 
 impl ReduceParams {
@@ -56,6 +100,7 @@ impl ReduceParams {
             oversamples: 10,
             power_iters: 3,
             seed: 0,
+            backend: Backend::Cpu,
         }
     }
 
@@ -83,6 +128,12 @@ impl ReduceParams {
     /// Seed of the Gaussian test matrix. Default 0.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Where the products run. Default [`Backend::Cpu`].
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
         self
     }
 
@@ -129,6 +180,10 @@ impl ValidReduceParams {
     pub fn seed(&self) -> u64 {
         self.0.seed
     }
+    /// Where the products run.
+    pub fn backend(&self) -> Backend {
+        self.0.backend
+    }
     /// The metadata tag of a set reduced with these settings, e.g. `tsvd:256`.
     pub fn tag(&self) -> String {
         format!("{}:{}", self.0.method, self.0.n_components)
@@ -152,5 +207,9 @@ mod tests {
             "pca:5"
         );
         assert!("svd".parse::<Method>().is_err());
+        assert_eq!("cuda:1".parse::<Backend>(), Ok(Backend::Cuda(1)));
+        assert_eq!("cuda".parse::<Backend>(), Ok(Backend::Cuda(0)));
+        assert!("cuda:x".parse::<Backend>().is_err());
+        assert!("gpu".parse::<Backend>().is_err());
     }
 }

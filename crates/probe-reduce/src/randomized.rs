@@ -17,8 +17,9 @@ use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 use crate::dense::{orthonormal, small_svd, Qr};
+use crate::device::Resident;
 use crate::error::{Error, Result};
-use crate::params::{Method, ValidReduceParams};
+use crate::params::{Backend, Method, ValidReduceParams};
 use crate::source::RowSource;
 
 /// Bytes of input decoded or viewed at a time. Fixed, so that results do not depend on the
@@ -92,11 +93,16 @@ pub fn randomized_svd_with_progress<S: RowSource + ?Sized>(
         return Err(Error::TooManyComponents { n, d, k, max });
     }
     let l = (k + params.oversamples()).min(max);
+    let resident = match params.backend() {
+        Backend::Cpu => None,
+        other => Some(Resident::open(other, n, d)?),
+    };
     let ops = Operator {
         src,
         par: Par::rayon(0),
         centre: params.method() == Method::Pca,
         mean: Vec::new(),
+        resident,
     };
     // Tall (n ≥ d): iterate W (d × l) ← orth(Aᵀ·A·W); wide: the same on Aᵀ.
     let tall = n >= d;
@@ -116,6 +122,7 @@ pub fn randomized_svd_with_progress<S: RowSource + ?Sized>(
         progress(3 + 2 * it, passes);
     }
     ops.mean.clear();
+    ops.resident = None;
 
     // long = M·W with M = A (tall) or Aᵀ (wide). long = Q·R and R = U_R·Σ·V_Rᵀ give
     // M ≈ (Q·U_R)·Σ·(W·V_R)ᵀ.
@@ -169,6 +176,8 @@ struct Operator<'a, S: ?Sized> {
     centre: bool,
     /// Column means, once the first pass has measured them (f32, for the corrections).
     mean: Vec<f32>,
+    /// The input on a candle device, when the products run there.
+    resident: Option<Resident>,
 }
 
 impl<S: RowSource + ?Sized> Operator<'_, S> {
@@ -179,7 +188,24 @@ impl<S: RowSource + ?Sized> Operator<'_, S> {
         tall: bool,
     ) -> Result<(Self, Mat<f32>, ColumnStats)> {
         let mut stats = ColumnStats::new(self.src.n_cols(), self.src.n_rows());
-        let product = product(self.src, w, !tall, self.par, Some(&mut stats))?;
+        let product = match self.resident.as_mut() {
+            None => product(self.src, w, !tall, self.par, Some(&mut stats))?,
+            Some(resident) => {
+                let mut first_error = None;
+                for_each_block(self.src, |start, block| {
+                    if first_error.is_none() {
+                        first_error = stats
+                            .add_block(start, block)
+                            .map(|(row, col)| Error::NonFinite { row, col })
+                            .or_else(|| resident.push(start, block).err());
+                    }
+                });
+                if let Some(e) = first_error {
+                    return Err(e);
+                }
+                resident.product(w, !tall)?
+            }
+        };
         self.mean = stats.mean().iter().map(|&m| m as f32).collect();
         let product = self.correct(product, w, tall);
         Ok((self, product, stats))
@@ -187,14 +213,22 @@ impl<S: RowSource + ?Sized> Operator<'_, S> {
 
     /// M·W: A·W when tall, Aᵀ·W when wide.
     fn forward(&self, w: MatRef<'_, f32>, tall: bool) -> Result<Mat<f32>> {
-        let product = product(self.src, w, !tall, self.par, None)?;
+        let product = self.apply(w, !tall)?;
         Ok(self.correct(product, w, tall))
     }
 
     /// Mᵀ·Y: Aᵀ·Y when tall, A·Y when wide.
     fn back(&self, y: MatRef<'_, f32>, tall: bool) -> Result<Mat<f32>> {
-        let product = product(self.src, y, tall, self.par, None)?;
+        let product = self.apply(y, tall)?;
         Ok(self.correct(product, y, !tall))
+    }
+
+    /// A·X or Aᵀ·X, wherever the data lives.
+    fn apply(&self, x: MatRef<'_, f32>, transpose: bool) -> Result<Mat<f32>> {
+        match &self.resident {
+            None => product(self.src, x, transpose, self.par, None),
+            Some(resident) => resident.product(x, transpose),
+        }
     }
 
     /// Centring, applied after the product: (A − 1μᵀ)·X = A·X − 1·(μᵀX) and

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use faer::Mat;
 use probe_data::FeatureSet;
 use probe_reduce::{
-    randomized_svd, reduce_rows, reduce_set, DenseRows, Error, Method, ReduceParams, Reduced,
+    randomized_svd, reduce_rows, reduce_set, Backend, DenseRows, Error, Method, ReduceParams,
+    Reduced,
 };
 
 /// n × d = (n × r Gaussian-ish scores with decaying scale) · (r × d loadings) + noise, plus
@@ -270,4 +271,76 @@ fn non_finite_values_are_located() {
     let params = ReduceParams::new(2).check().unwrap();
     let e = reduce_rows(&DenseRows::new(&data, 50, 8), &params).unwrap_err();
     assert!(e.to_string().contains("row 17, column 5"), "{e}");
+}
+
+/// The candle path (what runs on a GPU with `--device cuda`) computes what the faer path does,
+/// for tall and wide inputs, with and without centring.
+#[test]
+fn the_candle_path_matches_the_cpu_path() {
+    for (n, d, k, method) in [
+        (700, 90, 6, Method::Tsvd),
+        (80, 400, 5, Method::Tsvd),
+        (500, 60, 5, Method::Pca),
+    ] {
+        let data = low_rank(n, d, 8, 0.01, 3.0);
+        let rows = DenseRows::new(&data, n, d);
+        let cpu = ReduceParams::new(k).method(method).check().unwrap();
+        let candle = ReduceParams::new(k)
+            .method(method)
+            .backend(Backend::CandleCpu)
+            .check()
+            .unwrap();
+        let (a, b) = (
+            reduce_rows(&rows, &cpu).unwrap(),
+            reduce_rows(&rows, &candle).unwrap(),
+        );
+        for (x, y) in a.singular_values.iter().zip(&b.singular_values) {
+            assert!(
+                (x - y).abs() / x < 1e-4,
+                "{method} {n}x{d}: sigma {x} vs {y}"
+            );
+        }
+        let scale = a.features.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+        let worst = a
+            .features
+            .iter()
+            .zip(&b.features)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst / scale < 1e-3,
+            "{method} {n}x{d}: features differ by {worst}"
+        );
+        assert!((a.explained_variance_ratio - b.explained_variance_ratio).abs() < 1e-5);
+        let again = reduce_rows(&rows, &candle).unwrap();
+        assert_eq!(
+            again.features, b.features,
+            "the candle path is deterministic"
+        );
+    }
+}
+
+#[test]
+fn the_candle_path_locates_non_finite_values() {
+    let mut data = low_rank(50, 8, 2, 0.0, 0.0);
+    data[17 * 8 + 5] = f32::INFINITY;
+    let params = ReduceParams::new(2)
+        .backend(Backend::CandleCpu)
+        .check()
+        .unwrap();
+    let e = reduce_rows(&DenseRows::new(&data, 50, 8), &params).unwrap_err();
+    assert!(e.to_string().contains("row 17, column 5"), "{e}");
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_without_the_feature_says_how_to_get_it() {
+    let data = low_rank(50, 8, 2, 0.0, 0.0);
+    let params = ReduceParams::new(2)
+        .backend(Backend::Cuda(0))
+        .check()
+        .unwrap();
+    let e = reduce_rows(&DenseRows::new(&data, 50, 8), &params).unwrap_err();
+    assert!(matches!(e, Error::Device { .. }), "{e}");
+    assert!(e.to_string().contains("--features cuda"), "{e}");
 }
