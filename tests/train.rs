@@ -1,5 +1,7 @@
 //! Training on real MNIST digits (the accuracy targets) and the training CLI end to end.
 
+use std::path::Path;
+use std::process::Output;
 use std::sync::atomic::AtomicBool;
 
 use candle_core::Device;
@@ -63,40 +65,24 @@ fn mnist_mlp_reaches_95_percent() {
     }
 }
 
+/// Runs `probe-train` quietly on the synthetic environment for `epochs` epochs into `out`.
+fn train_synthetic(out: &Path, epochs: &str, extra: &[&str]) -> Output {
+    let out = out.to_str().unwrap();
+    let mut args = vec!["--env", "synthetic", "--epochs", epochs, "--out", out, "-q"];
+    args.extend_from_slice(extra);
+    run("probe-train", &args)
+}
+
 #[test]
 fn probe_train_cli_trains_checkpoints_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let o = run(
-        "probe-train",
-        &[
-            "--env",
-            "synthetic",
-            "--epochs",
-            "2",
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ],
-    );
+    let o = train_synthetic(&out, "2", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("epoch   2"), "{table}");
     let last = out.join("checkpoint/last.safetensors");
-    let o = run(
-        "probe-train",
-        &[
-            "--env",
-            "synthetic",
-            "--epochs",
-            "3",
-            "--out",
-            out.to_str().unwrap(),
-            "--resume",
-            last.to_str().unwrap(),
-            "-q",
-        ],
-    );
+    let o = train_synthetic(&out, "3", &["--resume", last.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     let epochs: Vec<u64> = metrics
@@ -150,6 +136,63 @@ fn probe_train_rejects_bad_input_cleanly() {
         .output()
         .unwrap();
     assert_clean_failure(&o, &["--data"]);
+}
+
+#[test]
+fn probe_train_probes_layers_during_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let probe = ["--probe-every", "1", "--probe-layers", "input,relu2"];
+    let o = train_synthetic(
+        &out,
+        "2",
+        &[&probe[..], &["--probe-samples", "500"]].concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("probe epoch 2: input "), "{table}");
+    let log = std::fs::read_to_string(out.join("probes.jsonl")).unwrap();
+    let probes: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(probes.len(), 2, "{log}");
+    let mut input_alphas = Vec::new();
+    for (i, probe) in probes.iter().enumerate() {
+        assert_eq!(probe["epoch"].as_u64(), Some(i as u64 + 1));
+        assert!(probe["val_accuracy"].as_f64().is_some(), "{probe}");
+        let layers = probe["layers"].as_array().unwrap();
+        let names: Vec<&str> = layers
+            .iter()
+            .map(|l| l["layer"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["input", "relu2"]);
+        for layer in layers {
+            let alpha = layer["alpha"].as_f64().unwrap();
+            assert!(alpha.is_finite() && alpha > 0.0 && alpha < 2.0, "{layer}");
+            assert_eq!(layer["n"].as_u64(), Some(500));
+        }
+        input_alphas.push(layers[0]["alpha"].as_f64().unwrap());
+    }
+    // The input does not train: the same samples give the same alpha every epoch.
+    assert_eq!(input_alphas[0], input_alphas[1]);
+}
+
+#[test]
+fn probe_train_checks_probe_flags_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = train_synthetic(
+        &out,
+        "1",
+        &["--probe-every", "1", "--probe-layers", "input,fc9"],
+    );
+    assert_clean_failure(&o, &["fc9", "valid layers: input", "relu2"]);
+    let o = train_synthetic(&out, "1", &["--probe-every", "0"]);
+    assert_clean_failure(&o, &["--probe-every 0"]);
+    let o = train_synthetic(&out, "1", &["--probe-layers", "input"]);
+    assert_clean_failure(&o, &["--probe-every"]);
+    assert!(!out.join("checkpoint").exists(), "trained before failing");
 }
 
 /// The rows of `layer` for every sample of `data`, from the model in eval mode.

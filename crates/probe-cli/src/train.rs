@@ -3,13 +3,22 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
+use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use indicatif::ProgressBar;
+use probe_alpha::{AlphaParams, Probe};
+use probe_data::Dataset;
+use probe_extract::EpochProber;
+use probe_forest::{ForestParams, WaveletNorm};
 use probe_models::Model;
-use probe_train::{train_run, Env, EpochReport, Observer, OptimizerConfig, RunSpec, TrainParams};
+use probe_train::{
+    append_json_line, keep_epochs_up_to, train_run, Env, EpochReport, Observer, ObserverError,
+    OptimizerConfig, RunSpec, TrainParams,
+};
 
-use crate::output::{print_line, progress_bar};
+use crate::output::{one_line, print_line, progress_bar};
 
 /// Trains a network of a built-in environment (synthetic, mnist, cifar10) or of one described
 /// in a TOML file, writing metrics.jsonl and safetensors checkpoints with PyTorch names.
@@ -67,6 +76,22 @@ pub struct TrainArgs {
     /// cpu, cuda, cuda:N or metal (cuda and metal need a build with that feature).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Probe layers of the training set every N epochs (and after the last), appending alpha
+    /// per layer to OUT/probes.jsonl.
+    #[arg(long, value_name = "N")]
+    pub probe_every: Option<usize>,
+    /// Layers probed by --probe-every, comma-separated (default: the environment's).
+    #[arg(long, value_name = "LAYERS", value_delimiter = ',')]
+    pub probe_layers: Option<Vec<String>>,
+    /// Trees of the forest of --probe-every.
+    #[arg(long, default_value_t = 5)]
+    pub probe_trees: usize,
+    /// Maximum depth of the trees of --probe-every.
+    #[arg(long, default_value_t = 15)]
+    pub probe_depth: usize,
+    /// Training samples probed by --probe-every at most (a seeded subset, the same each time).
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub probe_samples: usize,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
@@ -84,6 +109,61 @@ pub enum OptimizerKind {
 struct Printer {
     bar: Option<ProgressBar>,
     quiet: bool,
+    probing: Option<Probing>,
+}
+
+/// `--probe-every`: the prober, when it runs, and its log.
+struct Probing {
+    prober: EpochProber,
+    every: usize,
+    epochs: usize,
+    /// `OUT/probes.jsonl`.
+    log: PathBuf,
+    /// Whether lines of epochs this invocation redoes have been dropped from the log.
+    trimmed: bool,
+}
+
+impl Probing {
+    /// Probes the model after epochs `every`, `2·every`, … and the last, appending the
+    /// result to the log and printing one line.
+    fn after_epoch(
+        &mut self,
+        report: &EpochReport,
+        model: &Model,
+        train: &Dataset,
+        quiet: bool,
+    ) -> anyhow::Result<()> {
+        let epoch = report.epoch;
+        if !self.trimmed {
+            keep_epochs_up_to(&self.log, epoch - 1)?;
+            self.trimmed = true;
+        }
+        if epoch % self.every != 0 && epoch != self.epochs {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let trees = self.prober.layers().len() * self.prober.probe().forest().n_trees();
+        let bar = progress_bar(trees as u64, format!("probe epoch {epoch}"), "trees", quiet);
+        let probed = self
+            .prober
+            .run(model, train, epoch, Some(report.val_accuracy), &|| {
+                bar.inc(1)
+            });
+        bar.finish_and_clear();
+        let probed = probed?;
+        append_json_line(&self.log, &probed)?;
+        let alphas: Vec<String> = probed
+            .layers
+            .iter()
+            .map(|l| format!("{} {:.2}", l.record.layer, l.record.alpha))
+            .collect();
+        print_line(&format!(
+            "probe epoch {epoch}: {}  ({:.1}s)",
+            alphas.join("  "),
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(())
+    }
 }
 
 impl Observer for Printer {
@@ -122,6 +202,20 @@ impl Observer for Printer {
             if r.best { "  *best" } else { "" }
         ));
     }
+
+    fn epoch_model(
+        &mut self,
+        report: &EpochReport,
+        model: &Model,
+        train: &Dataset,
+    ) -> Result<(), ObserverError> {
+        match self.probing.as_mut() {
+            Some(probing) => probing
+                .after_epoch(report, model, train, self.quiet)
+                .map_err(|e| one_line(&e).into()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Runs `probe-train`.
@@ -154,6 +248,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<bool> {
             args.label_noise
         );
     }
+    let probe = probe_settings(args)?;
     let device = probe_train::device(&args.device)?;
     let data = env.load(args.data.as_deref(), args.val_split, args.seed)?;
     let train = match args.limit {
@@ -166,6 +261,31 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<bool> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{arch}", env.name)));
+    let probing = match (probe, args.probe_every) {
+        (Some(probe), Some(every)) => {
+            let layers = args
+                .probe_layers
+                .clone()
+                .unwrap_or_else(|| env.probe_layers.clone());
+            let prober = EpochProber::new(
+                probe,
+                &model,
+                layers,
+                &train,
+                args.probe_samples,
+                device.clone(),
+            )
+            .context("--probe-layers")?;
+            Some(Probing {
+                prober,
+                every,
+                epochs: args.epochs,
+                log: out.join("probes.jsonl"),
+                trimmed: false,
+            })
+        }
+        _ => None,
+    };
     let spec = RunSpec {
         env: env.name.clone(),
         arch: arch.clone(),
@@ -199,6 +319,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<bool> {
     let mut printer = Printer {
         bar: None,
         quiet: args.quiet,
+        probing,
     };
     let summary = train_run(
         &spec,
@@ -218,4 +339,29 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<bool> {
         ));
     }
     Ok(true)
+}
+
+/// The probe of `--probe-every`, checked before the data is read (`None` without it).
+fn probe_settings(args: &TrainArgs) -> anyhow::Result<Option<Probe>> {
+    let Some(every) = args.probe_every else {
+        if args.probe_layers.is_some() {
+            anyhow::bail!("--probe-layers needs --probe-every N (probe every N epochs)");
+        }
+        return Ok(None);
+    };
+    if every == 0 {
+        anyhow::bail!("--probe-every 0: must be at least 1 (probe every N epochs)");
+    }
+    if args.probe_samples < 2 {
+        anyhow::bail!(
+            "--probe-samples {}: the probe needs at least 2 samples",
+            args.probe_samples
+        );
+    }
+    let forest = ForestParams::default()
+        .n_trees(args.probe_trees)
+        .max_depth(args.probe_depth);
+    let probe = Probe::new(forest, AlphaParams::default(), WaveletNorm::Samples)
+        .context("--probe-trees / --probe-depth")?;
+    Ok(Some(probe))
 }

@@ -174,10 +174,19 @@ impl Dataset {
         if limit >= self.len() {
             return Ok(self.clone());
         }
+        Ok(self.select(&self.subset_rows(limit, seed)))
+    }
+
+    /// The rows that [`Dataset::subset`] keeps: `limit` indices drawn at random (seeded), in
+    /// increasing order, or every index when `limit >= len()`.
+    pub fn subset_rows(&self, limit: usize, seed: u64) -> Vec<usize> {
+        if limit >= self.len() {
+            return (0..self.len()).collect();
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut keep = index::sample(&mut rng, self.len(), limit).into_vec();
         keep.sort_unstable();
-        Ok(self.select(&keep))
+        keep
     }
 
     /// Replaces the labels of `round(len * fraction)` randomly chosen samples by labels drawn

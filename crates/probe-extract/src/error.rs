@@ -14,6 +14,14 @@ pub enum Error {
         /// What is wrong and what is valid.
         reason: String,
     },
+    /// A setting of an in-memory extraction or a probe during training is out of range.
+    #[error("invalid `{name}`: {reason}")]
+    InvalidParameter {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong and what is valid.
+        reason: String,
+    },
     /// A requested layer does not exist in the model.
     #[error("unknown layer `{layer}` for model `{model}`; valid layers: {}", .valid.join(", "))]
     UnknownLayer {
@@ -47,6 +55,9 @@ pub enum Error {
     /// A layer could not be reduced.
     #[error(transparent)]
     Reduce(Box<probe_reduce::Error>),
+    /// A layer could not be probed.
+    #[error(transparent)]
+    Alpha(Box<probe_alpha::Error>),
 }
 
 macro_rules! boxed_from {
@@ -64,7 +75,8 @@ boxed_from!(
     probe_models::Error => Model,
     probe_train::Error => Train,
     probe_data::Error => Data,
-    probe_reduce::Error => Reduce
+    probe_reduce::Error => Reduce,
+    probe_alpha::Error => Alpha
 );
 
 /// Result of this crate.

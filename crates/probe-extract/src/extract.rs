@@ -6,13 +6,14 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use probe_data::{Dataset, FeatureSet, FeatureSetWriter};
-use probe_models::{resolve_weights, Model, Tapped};
+use probe_models::{resolve_weights, Model};
 use probe_reduce::{reduce_set, Backend, Method, ReduceParams, Reduced};
-use probe_train::{batch, Env};
+use probe_train::Env;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ExtractConfig, ReduceSection};
 use crate::error::{Error, Result};
+use crate::forward::{check_layers, forward_batches, layer_metadata, tensor_rows, Taps};
 
 /// What was written for one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,14 +128,7 @@ fn plan(config: &ExtractConfig) -> Result<Plan> {
         .layers
         .clone()
         .unwrap_or_else(|| env.probe_layers.clone());
-    let valid = model.tap_names();
-    if let Some(bad) = layers.iter().find(|l| !valid.contains(l)) {
-        return Err(Error::UnknownLayer {
-            layer: bad.clone(),
-            model: arch,
-            valid,
-        });
-    }
+    check_layers(&model, &layers)?;
     let features = config.out.join("features");
     std::fs::create_dir_all(&features).map_err(|source| Error::Io {
         path: features.clone(),
@@ -167,7 +161,7 @@ pub fn extract(
     let plan = plan(config)?;
     let n = plan.data.len();
     let dataset = format!("{}:{}", plan.env.name, config.dataset.split);
-    let mut metadata = BTreeMap::from([
+    let metadata = BTreeMap::from([
         ("model".to_string(), plan.arch.clone()),
         ("env".to_string(), plan.env.name.clone()),
         ("weights".to_string(), config.model.weights.clone()),
@@ -199,10 +193,8 @@ pub fn extract(
         let names: Vec<&str> = todo.iter().map(|&i| plan.layers[i].as_str()).collect();
         let rows: Vec<usize> = (0..n).collect();
         let mut done = 0;
-        for chunk in rows.chunks(config.batch_size) {
-            let (x, _) = batch(&plan.data, chunk, &plan.device)?;
-            let (_, taps) = plan.model.forward_with_taps(&x, &names, false)?;
-            for (slot, (&i, (_, tensor))) in todo.iter().zip(&taps).enumerate() {
+        let each = &mut |chunk: &[usize], taps: &Taps| -> Result<()> {
+            for (slot, (&i, (_, tensor))) in todo.iter().zip(taps).enumerate() {
                 if failures.iter().any(|f| f.layer == plan.layers[i]) {
                     continue;
                 }
@@ -213,7 +205,7 @@ pub fn extract(
                     &labels[chunk[0]..chunk[0] + chunk.len()],
                     n,
                     &files[i],
-                    &layer_metadata(&mut metadata, i, &plan.layers[i]),
+                    &layer_metadata(&metadata, i, &plan.layers[i]),
                     &mut shapes[i],
                 );
                 layer_seconds[i] += t.elapsed().as_secs_f64();
@@ -227,7 +219,10 @@ pub fn extract(
             }
             done += chunk.len();
             progress(done, n);
-        }
+            Ok(())
+        };
+        let (model, data, device) = (&plan.model, &plan.data, &plan.device);
+        forward_batches(model, data, &rows, &names, config.batch_size, device, each)?;
         for (slot, &i) in todo.iter().enumerate() {
             if let Some(writer) = writers[slot].take() {
                 let t = Instant::now();
@@ -310,17 +305,6 @@ pub fn extract(
     Ok(manifest)
 }
 
-fn layer_metadata(
-    base: &mut BTreeMap<String, String>,
-    index: usize,
-    layer: &str,
-) -> BTreeMap<String, String> {
-    let mut m = base.clone();
-    m.insert("layer".into(), layer.into());
-    m.insert("layer_index".into(), index.to_string());
-    m
-}
-
 /// Appends one batch of a tap to its layer's writer, creating the writer on the first batch
 /// (when the layer's shape becomes known).
 fn write_batch(
@@ -338,10 +322,7 @@ fn write_batch(
         full.extend_from_slice(shape);
         *writer = Some(FeatureSetWriter::create(file, &full, metadata)?);
     }
-    let rows = tensor
-        .flatten_all()?
-        .to_dtype(candle_core::DType::F32)?
-        .to_vec1::<f32>()?;
+    let rows = tensor_rows(tensor)?;
     if let Some(w) = writer.as_mut() {
         w.append(&rows, labels)?;
     }

@@ -39,6 +39,14 @@ pub enum Error {
     /// The data could not be read.
     #[error(transparent)]
     Data(#[from] probe_data::Error),
+    /// An [`Observer`](crate::Observer) failed after an epoch (which stays checkpointed).
+    #[error("after epoch {epoch}: {source}")]
+    Observer {
+        /// The epoch just completed.
+        epoch: usize,
+        /// What the observer reported.
+        source: crate::ObserverError,
+    },
 }
 
 impl From<candle_core::Error> for Error {

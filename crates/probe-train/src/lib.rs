@@ -18,5 +18,8 @@ pub use device::device;
 pub use env::{DatasetKind, Env, EnvData, NormalizationKind, SyntheticSpec, BUILTIN_ENVS};
 pub use error::{Error, Result};
 pub use optim::{Optimizer, OptimizerConfig};
-pub use run::{train_run, EpochReport, Observer, Quiet, RunSpec, RunSummary};
+pub use run::{
+    append_json_line, keep_epochs_up_to, train_run, EpochReport, Observer, ObserverError, Quiet,
+    RunSpec, RunSummary,
+};
 pub use trainer::{batch, evaluate, Score, TrainParams, Trainer};

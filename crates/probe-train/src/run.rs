@@ -10,6 +10,7 @@ use candle_core::Device;
 use probe_data::Dataset;
 use probe_models::{Model, ModelConfig};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::checkpoint::{load_checkpoint, save_checkpoint};
 use crate::error::{Error, Result};
@@ -82,7 +83,23 @@ pub trait Observer {
     fn batch(&mut self, _done: usize, _total: usize) {}
     /// An epoch ended and was checkpointed.
     fn epoch_end(&mut self, _report: &EpochReport) {}
+    /// Called after [`Observer::epoch_end`] with the epoch's model (the weights just
+    /// checkpointed) and the training set as trained on (label noise applied), e.g. to probe
+    /// its layers; the model is read in eval mode with `forward_t(x, false)`, which leaves
+    /// training unchanged. An error ends the run with [`Error::Observer`]; the epoch stays
+    /// checkpointed and in `metrics.jsonl`.
+    fn epoch_model(
+        &mut self,
+        _report: &EpochReport,
+        _model: &Model,
+        _train: &Dataset,
+    ) -> std::result::Result<(), ObserverError> {
+        Ok(())
+    }
 }
+
+/// What an [`Observer`] can fail with.
+pub type ObserverError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Observes nothing.
 pub struct Quiet;
@@ -134,7 +151,7 @@ pub fn train_run(
         None => (0, f64::NEG_INFINITY),
     };
     let metrics_path = spec.out_dir.join("metrics.jsonl");
-    keep_metrics_up_to(&metrics_path, start)?;
+    keep_epochs_up_to(&metrics_path, start)?;
 
     let best_path = checkpoints.join("best.safetensors");
     let mut reports = Vec::new();
@@ -189,8 +206,11 @@ pub fn train_run(
             let path = checkpoints.join(format!("epoch-{epoch:03}.safetensors"));
             save_checkpoint(&path, varmap, None, &meta)?;
         }
-        append_metrics(&metrics_path, &report)?;
+        append_json_line(&metrics_path, &report)?;
         observer.epoch_end(&report);
+        observer
+            .epoch_model(&report, trainer.model(), &train)
+            .map_err(|source| Error::Observer { epoch, source })?;
         reports.push(report);
     }
     Ok(RunSummary {
@@ -240,14 +260,21 @@ fn metadata(
     m
 }
 
-/// Drops metric lines after `epoch` (a run resumed from an earlier checkpoint rewrites them).
-fn keep_metrics_up_to(path: &Path, epoch: usize) -> Result<()> {
+/// Keeps the lines of a JSON-lines log (`metrics.jsonl`, `probes.jsonl`) whose `epoch` is at
+/// most `epoch`: a run resumed from an earlier checkpoint rewrites the later ones. A missing
+/// file is left missing.
+pub fn keep_epochs_up_to(path: &Path, epoch: usize) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(());
     };
     let kept: Vec<&str> = text
         .lines()
-        .filter(|line| serde_json::from_str::<EpochReport>(line).is_ok_and(|r| r.epoch <= epoch))
+        .filter(|line| {
+            serde_json::from_str::<Value>(line)
+                .ok()
+                .and_then(|v| v.get("epoch")?.as_u64())
+                .is_some_and(|e| e <= epoch as u64)
+        })
         .collect();
     let mut body = kept.join("\n");
     if !body.is_empty() {
@@ -259,7 +286,9 @@ fn keep_metrics_up_to(path: &Path, epoch: usize) -> Result<()> {
     })
 }
 
-fn append_metrics(path: &Path, report: &EpochReport) -> Result<()> {
+/// Appends `value` as one JSON line to a log and syncs it, so that an interrupted run leaves
+/// only complete lines.
+pub fn append_json_line<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -269,7 +298,8 @@ fn append_metrics(path: &Path, report: &EpochReport) -> Result<()> {
         .append(true)
         .open(path)
         .map_err(io)?;
-    let line = serde_json::to_string(report).unwrap_or_default();
-    writeln!(file, "{line}").map_err(io)?;
+    let mut line = serde_json::to_string(value).unwrap_or_default();
+    line.push('\n');
+    file.write_all(line.as_bytes()).map_err(io)?;
     file.sync_data().map_err(io)
 }
