@@ -16,8 +16,11 @@ fn probe_run(cwd: &Path, config: &Path) -> Output {
 
 #[test]
 fn quickstart_runs_and_alpha_rises_from_input_to_last_hidden_layer() {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/quickstart.toml");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/quickstart.toml");
     let dir = tempfile::tempdir().unwrap();
+    // A copy, so that touching it below leaves the repository alone.
+    let config = dir.path().join("quickstart.toml");
+    std::fs::copy(&shipped, &config).unwrap();
     let o = probe_run(dir.path(), &config);
     assert!(o.status.success(), "{}", stderr(&o));
     let results = dir.path().join("runs/quickstart/results.json");
@@ -36,6 +39,31 @@ fn quickstart_runs_and_alpha_rises_from_input_to_last_hidden_layer() {
     assert!(last > input + 0.1, "input {input}, relu2 {last}");
     // The input is never flagged; relu2 rises far above relu1's band.
     assert!(layers[0]["flag"].is_null() && layers[2]["flag"].is_null());
+    // The quickstart asks for clustering and a UMAP panel: k-means agrees with the classes
+    // better on the last hidden layer than on the raw input.
+    let ari = |i: usize| layers[i]["clustering"]["ari"].as_f64().unwrap();
+    assert!(ari(2) > ari(0), "ARI input {}, relu2 {}", ari(0), ari(2));
+    let embeddings = r["embeddings"].as_array().unwrap();
+    assert_eq!(embeddings.len(), 3);
+    assert_eq!(embeddings[0]["points"].as_array().unwrap().len(), 2500);
+    assert!(
+        r["accuracy"]["val"].as_f64().unwrap() > 0.9,
+        "{}",
+        r["accuracy"]
+    );
+    let run = dir.path().join("runs/quickstart");
+    for figure in ["alpha", "angle", "clustering", "accuracy", "embedding"] {
+        for ext in ["png", "svg"] {
+            let f = run.join(format!("{figure}.{ext}"));
+            assert!(
+                f.metadata().is_ok_and(|m| m.len() > 1000),
+                "{}",
+                f.display()
+            );
+        }
+    }
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert_eq!(page.matches("data:image/png;base64,").count(), 5);
 
     // Nothing changed: no stage does work.
     let o = probe_run(dir.path(), &config);
@@ -46,7 +74,51 @@ fn quickstart_runs_and_alpha_rises_from_input_to_last_hidden_layer() {
         "{text}"
     );
     assert!(text.contains("3 kept as they were"), "{text}");
-    assert!(text.contains("nothing to do"), "{text}");
+    assert!(
+        text.contains("alpha:") && text.contains("report:"),
+        "{text}"
+    );
+    assert_eq!(text.matches("nothing to do").count(), 2, "{text}");
+
+    // Touching the config reruns what depends on it (alpha, then the report), not training
+    // or extraction.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+    std::fs::File::options()
+        .append(true)
+        .open(&config)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let o = probe_run(dir.path(), &config);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("skipped") && text.contains("3 kept as they were"),
+        "{text}"
+    );
+    assert!(!text.contains("nothing to do"), "{text}");
+    assert!(
+        text.contains("results: ") && text.contains("report.html"),
+        "{text}"
+    );
+
+    // Two runs compared in one report; several runs need --out.
+    let other = dir.path().join("runs/other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(run.join("results.json"), other.join("results.json")).unwrap();
+    let compare = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_probe"))
+            .current_dir(dir.path())
+            .args(["report", "runs/quickstart", "runs/other", "-q"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = compare(&["--out", "compare"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = std::fs::read_to_string(dir.path().join("compare/report.html")).unwrap();
+    assert!(page.contains("quickstart") && page.contains("other"));
+    assert_clean_failure(&compare(&[]), &["--out"]);
 }
 
 #[test]
@@ -87,4 +159,21 @@ fn an_unknown_layer_fails_before_training() {
         !dir.path().join("runs/x/checkpoint").exists(),
         "training started"
     );
+}
+
+#[test]
+fn report_of_a_folder_without_results_says_what_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_probe"))
+        .args(["report", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, &["results.json", "probe run"]);
+    std::fs::write(dir.path().join("results.json"), "{\"layers\": 3}").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_probe"))
+        .args(["report", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, &["results.json"]);
+    assert!(!dir.path().join("report.html").exists());
 }

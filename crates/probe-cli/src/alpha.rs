@@ -8,6 +8,9 @@ use probe_alpha::{flag_layers, AlphaParams, LayerRecord, Probe};
 use probe_data::FeatureSet;
 use probe_forest::{ForestParams, MaxFeatures, Splitter, WaveletNorm};
 use probe_reduce::{Backend, Method, ReduceParams, Reduced, ValidReduceParams};
+use probe_report::clustering::{ClusteringParams, ValidClusteringParams};
+use probe_report::embedding::{EmbeddingMethod, EmbeddingParams, ValidEmbeddingParams};
+use probe_report::{layer_extras, Accuracy, LayerEmbedding, LayerExtras, LayerResult};
 use serde::Serialize;
 
 use crate::files::{expand, Failure};
@@ -54,6 +57,17 @@ pub struct AlphaArgs {
     /// `--features cuda`).
     #[arg(long, default_value = "cpu", value_name = "DEVICE")]
     pub reduce_device: Backend,
+    /// Also cluster each layer with k-means (k = number of classes) and score the clusters
+    /// against the labels (ARI, AMI, homogeneity, completeness, V-measure, Fowlkes–Mallows).
+    #[arg(long)]
+    pub clustering: bool,
+    /// Also embed each layer in 2-D (umap or tsne) for the report's panel; written into the
+    /// results file.
+    #[arg(long, value_name = "METHOD")]
+    pub embedding: Option<EmbeddingMethod>,
+    /// Points per embedding (a seeded subsample; at most 5000).
+    #[arg(long, default_value_t = 2500, value_name = "N")]
+    pub embedding_points: usize,
     /// Worker threads (default: one per core). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -86,8 +100,69 @@ pub(crate) struct Results<'a> {
     pub tool: &'static str,
     pub version: &'static str,
     pub settings: Settings,
-    pub layers: &'a [LayerRecord],
+    pub layers: &'a [LayerResult],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<Accuracy>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub embeddings: &'a [LayerEmbedding],
     pub failures: &'a [Failure],
+}
+
+/// What the alpha stage computes beside alpha, checked before any work.
+#[derive(Debug, Clone, Default)]
+pub struct ExtrasParams {
+    /// k-means scores.
+    pub clustering: Option<ValidClusteringParams>,
+    /// 2-D embedding.
+    pub embedding: Option<ValidEmbeddingParams>,
+}
+
+impl ExtrasParams {
+    /// From the command line's (or a config's) switches.
+    pub fn new(
+        clustering: bool,
+        embedding: Option<EmbeddingMethod>,
+        points: usize,
+        seed: u64,
+    ) -> anyhow::Result<ExtrasParams> {
+        Ok(ExtrasParams {
+            clustering: clustering
+                .then(|| ClusteringParams::default().seed(seed).check())
+                .transpose()
+                .context("clustering")?,
+            embedding: embedding
+                .map(|m| {
+                    EmbeddingParams::default()
+                        .method(m)
+                        .max_points(points)
+                        .seed(seed)
+                        .check()
+                })
+                .transpose()
+                .context("embedding")?,
+        })
+    }
+}
+
+/// The layers' results: records flagged in order, joined with their extras.
+pub(crate) fn finish_layers(
+    mut records: Vec<LayerRecord>,
+    extras: Vec<LayerExtras>,
+) -> (Vec<LayerResult>, Vec<LayerEmbedding>) {
+    flag_layers(&mut records);
+    let mut embeddings = Vec::new();
+    let layers = records
+        .into_iter()
+        .zip(extras)
+        .map(|(record, extra)| {
+            embeddings.extend(extra.embedding);
+            LayerResult {
+                record,
+                clustering: extra.clustering,
+            }
+        })
+        .collect();
+    (layers, embeddings)
 }
 
 impl Results<'_> {
@@ -123,22 +198,29 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
         })
         .transpose()
         .context("--reduce-to")?;
+    let extras = ExtrasParams::new(
+        args.clustering,
+        args.embedding,
+        args.embedding_points,
+        args.seed,
+    )?;
     let pool = thread_pool(args.threads)?;
     if let Some(out) = &args.out {
         check_writable(out)?;
     }
 
     let (files, mut failures) = expand(&args.files);
-    let mut layers = Vec::new();
+    let (mut records, mut layer_extras) = (Vec::new(), Vec::new());
     let mut printing = print_line(&format!(
         "{:<40} {:<20} {:>7} {:>7} {:>7} {:>15} {:>9} {:>8}",
         "file", "layer", "n", "d", "alpha", "band", "wavelets", "seconds"
     ));
     for file in files {
         let shown = file.display().to_string();
-        let outcome = pool.install(|| probe_file(&probe, reduce.as_ref(), &file, args.quiet));
+        let outcome =
+            pool.install(|| probe_file(&probe, reduce.as_ref(), &extras, &file, args.quiet));
         match outcome {
-            Ok(record) => {
+            Ok((record, extra)) => {
                 if printing {
                     printing = print_line(&format!(
                         "{:<40} {:<20} {:>7} {:>7} {:>7.4} {:>15} {:>9} {:>8.2}",
@@ -152,7 +234,8 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
                         record.seconds
                     ));
                 }
-                layers.push(record);
+                records.push(record);
+                layer_extras.push(extra);
             }
             Err(err) => {
                 print_error(&err);
@@ -164,8 +247,12 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
         }
     }
 
-    flag_layers(&mut layers);
-    for r in layers.iter().filter(|r| r.flag.is_some()) {
+    let (layers, embeddings) = finish_layers(records, layer_extras);
+    for r in layers
+        .iter()
+        .map(|l| &l.record)
+        .filter(|r| r.flag.is_some())
+    {
         if printing {
             printing = print_line(&format!(
                 "flagged: {} ({})",
@@ -191,6 +278,8 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
                 threads: pool.current_num_threads(),
             },
             layers: &layers,
+            accuracy: None,
+            embeddings: &embeddings,
             failures: &failures,
         };
         results.write(out)?;
@@ -198,13 +287,15 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
     Ok(failures.is_empty())
 }
 
-/// One file through the probe: open, reduce in memory when asked and wider than K, score.
+/// One file through the probe: open, reduce in memory when asked and wider than K, score,
+/// then cluster and embed what the forest saw when asked.
 pub fn probe_file(
     probe: &Probe,
     reduce: Option<&ValidReduceParams>,
+    extras: &ExtrasParams,
     file: &Path,
     quiet: bool,
-) -> anyhow::Result<LayerRecord> {
+) -> anyhow::Result<(LayerRecord, LayerExtras)> {
     let start = std::time::Instant::now();
     let set = FeatureSet::open(file)?;
     let input_d = set.n_features();
@@ -223,8 +314,10 @@ pub fn probe_file(
     let mut record = record.with_context(|| file.display().to_string())?;
     record.file = Some(file.display().to_string());
     record.input_d = input_d;
+    let extra = layer_extras(&set, extras.clustering.as_ref(), extras.embedding.as_ref())
+        .with_context(|| format!("{}: clustering or embedding", file.display()))?;
     record.seconds = start.elapsed().as_secs_f64();
-    Ok(record)
+    Ok((record, extra))
 }
 
 /// Fails early, before any forest is fitted, when the results could not be written.

@@ -10,5 +10,6 @@ pub mod extract;
 pub mod files;
 pub mod output;
 pub mod reduce;
+pub mod report;
 pub mod run;
 pub mod train;

@@ -1,19 +1,19 @@
-//! `probe run CONFIG.toml`: train (when asked and not done) → extract → (reduce) → alpha, each
-//! stage writing under `runs/NAME/` and skipped when its outputs are up to date.
+//! `probe run CONFIG.toml`: train (when asked and not done) → extract → (reduce) → alpha →
+//! report, each stage writing under `runs/NAME/` and skipped when its outputs are up to date.
 //!
-//! This is glue over the stage crates; the report stage (plots, HTML) is not built yet.
+//! This is glue over the stage crates.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::Parser;
-use probe_alpha::{flag_layers, AlphaParams, LayerRecord, Probe};
+use probe_alpha::{AlphaParams, Probe};
 use probe_extract::{extract, DatasetSection, ExtractConfig, ModelSection, ReduceSection};
 use probe_forest::ForestParams;
 use serde::Deserialize;
 
-use crate::alpha::{probe_file, Results, Settings};
+use crate::alpha::{finish_layers, probe_file, ExtrasParams, Results, Settings};
 use crate::files::Failure;
 use crate::output::{one_line, print_error, print_line, progress_bar, thread_pool};
 use crate::train::{OptimizerKind, TrainArgs};
@@ -24,7 +24,8 @@ use crate::train::{OptimizerKind, TrainArgs};
 pub struct RunArgs {
     /// The run's config (see configs/quickstart.toml).
     pub config: PathBuf,
-    /// Redo a stage even when its outputs are up to date: train, extract, alpha or all.
+    /// Redo a stage even when its outputs are up to date: train, extract, alpha, report or
+    /// all.
     #[arg(long, value_name = "STAGE")]
     pub force: Vec<String>,
     /// No progress bars.
@@ -49,6 +50,10 @@ struct TrainSection {
     label_noise: f64,
     #[serde(default = "default_val_split")]
     val_split: f64,
+    /// Probe the run's `layers` of the training set every this many epochs (and after the
+    /// last), into `probes.jsonl`, with the [probe] section's trees and depth.
+    #[serde(default)]
+    probe_every: Option<usize>,
 }
 
 /// Probe settings (those of probe-alpha).
@@ -62,6 +67,12 @@ struct ProbeSection {
     seed: u64,
     epsilon: f64,
     norm: String,
+    /// k-means against the labels per layer.
+    clustering: bool,
+    /// `umap` or `tsne`: a 2-D embedding per layer for the report.
+    embedding: Option<String>,
+    /// Points per embedding (seeded subsample).
+    embedding_points: usize,
 }
 
 impl Default for ProbeSection {
@@ -74,6 +85,9 @@ impl Default for ProbeSection {
             seed: 2,
             epsilon: 0.1,
             norm: "samples".into(),
+            clustering: false,
+            embedding: None,
+            embedding_points: 2500,
         }
     }
 }
@@ -158,9 +172,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
     if let Some(bad) = args
         .force
         .iter()
-        .find(|f| !["train", "extract", "alpha", "all"].contains(&f.as_str()))
+        .find(|f| !["train", "extract", "alpha", "report", "all"].contains(&f.as_str()))
     {
-        anyhow::bail!("--force {bad}: the stages are train, extract, alpha (or all)");
+        anyhow::bail!("--force {bad}: the stages are train, extract, alpha, report (or all)");
     }
     let out = config
         .out
@@ -177,6 +191,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
         AlphaParams::default().epsilon(config.probe.epsilon),
         parse(&config.probe.norm, "probe.norm")?,
     )?;
+    let extras = ExtrasParams::new(
+        config.probe.clustering,
+        config
+            .probe
+            .embedding
+            .as_deref()
+            .map(|m| parse(m, "probe.embedding"))
+            .transpose()?,
+        config.probe.embedding_points,
+        config.probe.seed,
+    )
+    .context("[probe]")?;
     let weights = match (&config.model.weights, &config.train) {
         (Some(w), _) => w.clone(),
         (None, Some(_)) => out
@@ -242,6 +268,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
                 save_every: None,
                 resume,
                 device: config.device.clone(),
+                probe_every: train.probe_every,
+                probe_layers: train.probe_every.and(config.layers.clone()),
+                probe_trees: config.probe.trees,
+                probe_depth: config.probe.depth,
+                probe_samples: 2000,
                 quiet: args.quiet,
             })?;
         }
@@ -283,10 +314,53 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
             "alpha: {} is up to date; nothing to do (--force alpha redoes it)",
             results_path.display()
         ));
-        return Ok(manifest.failures.is_empty());
+    } else {
+        alpha_stage(
+            &config, &probe, &extras, &inputs, &manifest, &out, args.quiet,
+        )?;
     }
+
+    // 4. Report, unless report.html is newer than what it shows.
+    let page = out.join("report.html");
+    let newest_shown = [results_path.clone(), out.join("probes.jsonl")]
+        .iter()
+        .filter_map(|p| modified(p))
+        .max();
+    let report_current = modified(&page)
+        .zip(newest_shown)
+        .is_some_and(|(r, i)| r >= i);
+    if report_current && !forced("report") {
+        print_line(&format!(
+            "report: {} is up to date; nothing to do (--force report redoes it)",
+            page.display()
+        ));
+    } else {
+        let run = probe_report::RunReport::load(&out)?;
+        let page = crate::report::report(std::slice::from_ref(&run), &out)?;
+        print_line(&format!(
+            "report: {} (open it in a browser; figures beside it)",
+            page.display()
+        ));
+    }
+    let results_failures = probe_report_failures(&results_path);
+    Ok(manifest.failures.is_empty() && results_failures == 0)
+}
+
+/// Scores every layer (with the extras the config asks for), flags, writes results.json and
+/// prints the table.
+#[allow(clippy::too_many_arguments)]
+fn alpha_stage(
+    config: &RunConfig,
+    probe: &Probe,
+    extras: &ExtrasParams,
+    inputs: &[PathBuf],
+    manifest: &probe_extract::Manifest,
+    out: &Path,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let results_path = out.join("results.json");
     let pool = thread_pool(None)?;
-    let mut layers: Vec<LayerRecord> = Vec::new();
+    let (mut records, mut layer_extras) = (Vec::new(), Vec::new());
     let mut failures: Vec<Failure> = manifest
         .failures
         .iter()
@@ -295,9 +369,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
             error: f.error.clone(),
         })
         .collect();
-    for file in &inputs {
-        match pool.install(|| probe_file(&probe, None, file, args.quiet)) {
-            Ok(record) => layers.push(record),
+    for file in inputs {
+        match pool.install(|| probe_file(probe, None, extras, file, quiet)) {
+            Ok((record, extra)) => {
+                records.push(record);
+                layer_extras.push(extra);
+            }
             Err(err) => {
                 print_error(&err);
                 failures.push(Failure {
@@ -307,7 +384,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
             }
         }
     }
-    flag_layers(&mut layers);
+    let (layers, embeddings) = finish_layers(records, layer_extras);
+    let accuracy = probe_report::best_accuracy(&out.join("metrics.jsonl"))?;
     Results {
         tool: "probe run",
         version: env!("CARGO_PKG_VERSION"),
@@ -324,25 +402,55 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
             threads: pool.current_num_threads(),
         },
         layers: &layers,
+        accuracy,
+        embeddings: &embeddings,
         failures: &failures,
     }
     .write(&results_path)?;
+    let clustered = layers.iter().any(|l| l.clustering.is_some());
     print_line(&format!(
-        "{:<20} {:>8} {:>8} {:>16}  flag",
-        "layer", "width", "alpha", "band"
+        "{:<20} {:>8} {:>8} {:>16} {:>7}  flag",
+        "layer",
+        "width",
+        "alpha",
+        "band",
+        if clustered { "ARI" } else { "" }
     ));
-    for r in &layers {
+    for l in &layers {
+        let r = &l.record;
         print_line(&format!(
-            "{:<20} {:>8} {:>8.4} {:>16}  {}",
+            "{:<20} {:>8} {:>8.4} {:>16} {:>7}  {}",
             r.layer,
             r.input_d,
             r.alpha,
             format!("[{:.3}, {:.3}]", r.band[0], r.band[1]),
+            l.clustering
+                .map(|c| format!("{:.3}", c.ari))
+                .unwrap_or_default(),
             r.flag.as_deref().unwrap_or("")
         ));
     }
+    if let Some(a) = accuracy {
+        print_line(&format!(
+            "model: validation accuracy {:.2}%{}",
+            100.0 * a.val.unwrap_or(f64::NAN),
+            a.test
+                .map(|t| format!(", test {:.2}%", 100.0 * t))
+                .unwrap_or_default()
+        ));
+    }
     print_line(&format!("results: {}", results_path.display()));
-    Ok(failures.is_empty())
+    Ok(())
+}
+
+/// How many layers failed in the last alpha stage (read back, so a skipped stage still
+/// reports an earlier failure through the exit code).
+fn probe_report_failures(results: &Path) -> usize {
+    std::fs::read(results)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("failures")?.as_array().map(Vec::len))
+        .unwrap_or(0)
 }
 
 /// Unknown layers are found before training: tap names do not depend on the weights or the

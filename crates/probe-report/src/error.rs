@@ -53,6 +53,9 @@ pub enum Error {
         /// What it reported.
         reason: String,
     },
+    /// Reading a feature set failed.
+    #[error(transparent)]
+    Data(#[from] probe_data::Error),
 }
 
 /// Result of this crate.

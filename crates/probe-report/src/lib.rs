@@ -9,9 +9,29 @@
 pub mod clustering;
 pub mod embedding;
 mod error;
+mod extras;
 pub mod html;
+mod load;
 pub mod plots;
 mod results;
 
 pub use error::{Error, Result};
+pub use extras::{layer_extras, LayerExtras};
+pub use load::best_accuracy;
 pub use results::{Accuracy, EpochProbe, LayerEmbedding, LayerResult, RunReport};
+
+/// Draws every figure of `runs` into `out_dir` and writes `out_dir/report.html` with them;
+/// returns the page's path and the figures.
+pub fn write_report_folder(
+    runs: &[&RunReport],
+    out_dir: &std::path::Path,
+) -> Result<(std::path::PathBuf, Vec<plots::Figure>)> {
+    std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
+        path: out_dir.to_path_buf(),
+        source,
+    })?;
+    let figures = plots::draw_all(runs, out_dir)?;
+    let page = out_dir.join("report.html");
+    html::write_report(runs, &figures, &page)?;
+    Ok((page, figures))
+}

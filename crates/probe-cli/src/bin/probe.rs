@@ -1,9 +1,9 @@
 //! `probe`: the whole probe from one config (`probe run`), and every stage as a subcommand
-//! (`probe train`, `probe extract`, `probe reduce`, `probe alpha`), the same as the standalone
-//! binaries.
+//! (`probe train`, `probe extract`, `probe reduce`, `probe alpha`, the same as the standalone
+//! binaries, and `probe report`).
 
 use clap::{Parser, Subcommand};
-use probe_cli::{alpha, extract, output, reduce, run, train};
+use probe_cli::{alpha, extract, output, reduce, report, run, train};
 
 /// The Sparsity Probe: how well each layer of a network organises its training set by class.
 #[derive(Debug, Parser)]
@@ -15,7 +15,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Stage {
-    /// Train (when asked) → extract → reduce → alpha from one config, skipping what is done.
+    /// Train (when asked) → extract → reduce → alpha → report from one config, skipping what
+    /// is done.
     #[command(name = "run")]
     Run(run::RunArgs),
     /// Train a network of an environment (as probe-train).
@@ -30,6 +31,9 @@ enum Stage {
     /// Score each feature set's alpha (as probe-alpha).
     #[command(name = "alpha")]
     Alpha(alpha::AlphaArgs),
+    /// Draw a run's figures and report.html, or compare several runs in one report.
+    #[command(name = "report")]
+    Report(report::ReportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +43,7 @@ fn main() -> std::process::ExitCode {
         Stage::Extract(args) => extract::run(&args),
         Stage::Reduce(args) => reduce::run(&args),
         Stage::Alpha(args) => alpha::run(&args),
+        Stage::Report(args) => report::run(&args),
     };
     output::exit_code(outcome)
 }
