@@ -176,6 +176,16 @@ fn probe_train_probes_layers_during_training() {
     }
     // The input does not train: the same samples give the same alpha every epoch.
     assert_eq!(input_alphas[0], input_alphas[1]);
+
+    // The training folder alone makes a report: alpha per epoch, its last probe as the table.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_probe"))
+        .args(["report", out.to_str().unwrap(), "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for figure in ["epochs.png", "epochs.svg", "alpha.png", "report.html"] {
+        assert!(out.join(figure).exists(), "{figure}");
+    }
 }
 
 #[test]

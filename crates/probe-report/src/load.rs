@@ -39,30 +39,50 @@ impl RunReport {
     /// per epoch) are read when present. The run is named after the folder.
     pub fn load(dir: &Path) -> Result<RunReport> {
         let results = dir.join("results.json");
-        let text = std::fs::read_to_string(&results).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::BadResults {
-                    path: results.clone(),
-                    reason: "not found; run `probe run CONFIG` (or `probe-alpha FILES --out \
-                             DIR/results.json`) first"
-                        .into(),
-                }
-            } else {
-                Error::Io {
-                    path: results.clone(),
-                    source: e,
+        let epochs = read_jsonl::<EpochProbe>(&dir.join("probes.jsonl"))?;
+        let parsed = match std::fs::read_to_string(&results) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| Error::BadResults {
+                path: results.clone(),
+                reason: format!("{e}; is it a results.json written by probe-alpha or probe run?"),
+            })?,
+            // A training folder probed with --probe-every: its last probe stands for the run.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !epochs.is_empty() => {
+                let last = &epochs[epochs.len() - 1];
+                ResultsFile {
+                    settings: serde_json::json!({
+                        "layers from": format!("probes.jsonl, epoch {}", last.epoch)
+                    }),
+                    layers: last.layers.clone(),
+                    accuracy: None,
+                    embeddings: Vec::new(),
                 }
             }
-        })?;
-        let parsed: ResultsFile = serde_json::from_str(&text).map_err(|e| Error::BadResults {
-            path: results.clone(),
-            reason: format!("{e}; is it a results.json written by probe-alpha or probe run?"),
-        })?;
-        let accuracy = match parsed.accuracy {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::BadResults {
+                    path: results,
+                    reason: "not found; run `probe run CONFIG` (or `probe-alpha FILES --out \
+                             DIR/results.json`, or `probe-train --probe-every N --out DIR`) \
+                             first"
+                        .into(),
+                })
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    path: results,
+                    source,
+                })
+            }
+        };
+        let ResultsFile {
+            settings,
+            layers,
+            accuracy,
+            embeddings,
+        } = parsed;
+        let accuracy = match accuracy {
             Some(a) => Some(a),
             None => best_accuracy(&dir.join("metrics.jsonl"))?,
         };
-        let epochs = read_jsonl::<EpochProbe>(&dir.join("probes.jsonl"))?;
         let name = dir
             .canonicalize()
             .unwrap_or_else(|_| dir.to_path_buf())
@@ -71,11 +91,11 @@ impl RunReport {
             .unwrap_or_else(|| "run".into());
         Ok(RunReport {
             name,
-            settings: parsed.settings,
-            layers: parsed.layers,
+            settings,
+            layers,
             accuracy,
             epochs,
-            embeddings: parsed.embeddings,
+            embeddings,
         })
     }
 }
