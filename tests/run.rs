@@ -177,3 +177,34 @@ fn report_of_a_folder_without_results_says_what_to_run() {
     assert_clean_failure(&o, &["results.json"]);
     assert!(!dir.path().join("report.html").exists());
 }
+
+#[test]
+fn a_changed_training_setting_retrains_from_scratch() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("run.toml");
+    let write = |lr: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "name = \"lr\"\nlayers = [\"input\", \"relu2\"]\n[model]\nenv = \"synthetic\"\n\
+                 [train]\nepochs = 2\nlr = {lr}\n[dataset]\nlimit = 1000\n[probe]\ntrees = 2\n\
+                 depth = 8\n"
+            ),
+        )
+        .unwrap()
+    };
+    write("1e-3");
+    let o = probe_run(dir.path(), &config);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = probe_run(dir.path(), &config);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("skipped"));
+    write("1e-2");
+    let o = probe_run(dir.path(), &config);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("[train] lr (0.001 → 0.01) changed") && text.contains("from scratch"),
+        "{text}"
+    );
+    assert!(!text.contains("skipped"), "{text}");
+}

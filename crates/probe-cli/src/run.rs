@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::alpha::{finish_layers, probe_file, ExtrasParams, Results, Settings};
 use crate::files::Failure;
-use crate::output::{one_line, print_error, print_line, progress_bar, thread_pool};
+use crate::output::{one_line, print_error, print_line, progress_bar, thread_pool, write_atomic};
 use crate::train::{OptimizerKind, TrainArgs};
 
 /// Runs the whole probe from one config: train, extract, reduce, alpha.
@@ -238,6 +238,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
         let done = probe_models::read_safetensors_metadata(&last)
             .ok()
             .and_then(|m| m.get("epoch")?.parse::<usize>().ok());
+        // Settings other than `epochs` that changed since the checkpoint was trained make
+        // the checkpoint stale: train again from scratch instead of resuming or skipping.
+        let settings_path = out.join("train-settings.json");
+        let settings = train_settings(&config, train);
+        let changed = std::fs::read(&settings_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|old| changed_setting(&old, &settings));
+        let done = if let (Some(what), Some(_)) = (&changed, done) {
+            print_line(&format!(
+                "train: {what} changed since the checkpoint was trained; training again from \
+                 scratch"
+            ));
+            None
+        } else {
+            done
+        };
         if done.is_some_and(|d| d >= train.epochs) && !forced("train") {
             print_line(&format!(
                 "train: {} has {} epochs; skipped (--force train redoes it)",
@@ -275,6 +292,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
                 probe_samples: 2000,
                 quiet: args.quiet,
             })?;
+            write_atomic(
+                &settings_path,
+                &serde_json::to_vec_pretty(&settings).unwrap_or_default(),
+            )?;
         }
     }
 
@@ -451,6 +472,30 @@ fn probe_report_failures(results: &Path) -> usize {
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v.get("failures")?.as_array().map(Vec::len))
         .unwrap_or(0)
+}
+
+/// What a checkpoint depends on besides its number of epochs.
+fn train_settings(config: &RunConfig, train: &TrainSection) -> serde_json::Value {
+    serde_json::json!({
+        "env": config.model.env,
+        "arch": config.model.arch,
+        "data": config.dataset.data,
+        "batch_size": train.batch_size,
+        "lr": train.lr,
+        "sgd": train.sgd,
+        "seed": train.seed,
+        "label_noise": train.label_noise,
+        "val_split": train.val_split,
+    })
+}
+
+/// The first setting whose value differs, as `name (old → new)`.
+fn changed_setting(old: &serde_json::Value, new: &serde_json::Value) -> Option<String> {
+    let new = new.as_object()?;
+    new.iter().find_map(|(name, value)| {
+        let before = old.get(name).unwrap_or(&serde_json::Value::Null);
+        (before != value).then(|| format!("[train] {name} ({before} → {value})"))
+    })
 }
 
 /// Unknown layers are found before training: tap names do not depend on the weights or the
