@@ -129,10 +129,13 @@ fn probe_train_rejects_bad_input_cleanly() {
         &["--env", "mnist", "--data", bad.to_str().unwrap()],
     );
     assert_clean_failure(&o, &["magic"]);
-    // Offline with no local folder: the message names the option to use.
+    // Offline with no local folder: the message names the option to use. An empty cache,
+    // so that a machine which already holds the dataset still takes this path.
+    let empty_cache = tempfile::tempdir().unwrap();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_probe-train"))
         .args(["--env", "mnist"])
         .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", empty_cache.path())
         .output()
         .unwrap();
     assert_clean_failure(&o, &["--data"]);

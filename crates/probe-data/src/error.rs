@@ -456,6 +456,19 @@ pub enum Error {
         /// What went wrong, as one line.
         cause: String,
     },
+    /// A parquet file of a Hugging Face Hub dataset is unreadable or not laid out as expected
+    /// (a missing column, an undecodable image, an image of the wrong size, a bad label).
+    #[error(
+        "{}: cannot convert this Hugging Face parquet file: {detail}; delete it from the cache \
+         to download it again, or pass the local folder with --data DIR",
+        .path.display()
+    )]
+    Parquet {
+        /// The parquet file.
+        path: PathBuf,
+        /// What is wrong, as one line (with the row where there is one).
+        detail: String,
+    },
 }
 
 /// Result of this crate.

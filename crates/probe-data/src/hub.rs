@@ -11,6 +11,11 @@
 //! Before the client starts, the Hub's host is resolved and connected to under a short time
 //! limit (skipped when an HTTP(S) proxy is set), so that a machine without network fails in
 //! seconds rather than waiting for system time-outs.
+//!
+//! [`download_mnist`] and [`download_cifar10`] fetch the official datasets, which the Hub
+//! holds as parquet (one PNG and one label per row), and convert them once into the files the
+//! loaders read, in `$HF_HOME/sparsity-probe/<name>-<commit>/` beside the Hub's cache: later
+//! calls find that folder complete and return it at once.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -21,29 +26,26 @@ use std::time::Duration;
 use hf_hub::api::sync::ApiBuilder;
 use hf_hub::{Cache, Repo};
 
+use crate::convert::{self, Source};
 use crate::error::{Error, Result};
 
-/// Dataset repository with the four MNIST IDX files, gzip-compressed, as published by
-/// Y. LeCun et al. (the project's mirror; [`fetch_dataset_files`] takes any other repository).
-pub const MNIST_REPO: &str = "sparsity-probe/mnist";
-/// The MNIST files fetched by [`download_mnist`].
-pub const MNIST_FILES: [&str; 4] = [
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
+/// The official MNIST dataset repository (Y. LeCun, C. Cortes, C. J. C. Burges), as parquet:
+/// an `image` column (PNG, 28 × 28 grey) and a `label` column (0–9).
+pub const MNIST_REPO: &str = "ylecun/mnist";
+/// The parquet files of [`MNIST_REPO`] that [`download_mnist`] fetches: the training split
+/// (60 000 rows), then the test split (10 000 rows).
+pub const MNIST_FILES: [&str; 2] = [
+    "mnist/train-00000-of-00001.parquet",
+    "mnist/test-00000-of-00001.parquet",
 ];
-/// Dataset repository with the CIFAR-10 binary batches (the contents of
-/// `cifar-10-binary.tar.gz`, unpacked; the project's mirror, like [`MNIST_REPO`]).
-pub const CIFAR10_REPO: &str = "sparsity-probe/cifar10-binary";
-/// The CIFAR-10 files fetched by [`download_cifar10`].
-pub const CIFAR10_FILES: [&str; 6] = [
-    "data_batch_1.bin",
-    "data_batch_2.bin",
-    "data_batch_3.bin",
-    "data_batch_4.bin",
-    "data_batch_5.bin",
-    "test_batch.bin",
+/// The official CIFAR-10 dataset repository (A. Krizhevsky, University of Toronto), as
+/// parquet: an `img` column (PNG, 32 × 32 RGB) and a `label` column (0–9).
+pub const CIFAR10_REPO: &str = "uoft-cs/cifar10";
+/// The parquet files of [`CIFAR10_REPO`] that [`download_cifar10`] fetches: the training
+/// split (50 000 rows), then the test split (10 000 rows).
+pub const CIFAR10_FILES: [&str; 2] = [
+    "plain_text/train-00000-of-00001.parquet",
+    "plain_text/test-00000-of-00001.parquet",
 ];
 
 /// The Hub used when `HF_ENDPOINT` is not set.
@@ -134,16 +136,61 @@ pub fn fetch_dataset_files(repo: &str, files: &[&str]) -> Result<PathBuf> {
     })
 }
 
-/// Downloads the four MNIST IDX files from [`MNIST_REPO`]; returns the folder, ready for
-/// [`load_mnist`](crate::load_mnist).
+/// Downloads MNIST from [`MNIST_REPO`] (the [`MNIST_FILES`]) and converts it once into the
+/// four IDX files, uncompressed (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
+/// `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`); returns their folder,
+/// `$HF_HOME/sparsity-probe/mnist-<commit>/`, ready for [`load_mnist`](crate::load_mnist).
+///
+/// A complete folder of the same commit is returned without converting again. Errors as
+/// [`fetch_dataset_files`], with [`Error::Parquet`] when a file cannot be converted (an
+/// unexpected column layout, an undecodable or wrongly sized image, a label outside 0–9), and
+/// with [`Error::Write`] when the folder cannot be written.
 pub fn download_mnist() -> Result<PathBuf> {
-    fetch_dataset_files(MNIST_REPO, &MNIST_FILES)
+    download_converted("mnist", MNIST_REPO, MNIST_FILES, convert::mnist)
 }
 
-/// Downloads the six CIFAR-10 binary batches from [`CIFAR10_REPO`]; returns the folder, ready
-/// for [`load_cifar10`](crate::load_cifar10).
+/// Downloads CIFAR-10 from [`CIFAR10_REPO`] (the [`CIFAR10_FILES`]) and converts it once into
+/// the binary batches: `data_batch_1.bin` .. `data_batch_5.bin` (the training rows in order,
+/// 10 000 each) and `test_batch.bin`, each record a label byte and the red, green and blue
+/// planes; returns their folder, `$HF_HOME/sparsity-probe/cifar10-<commit>/`, ready for
+/// [`load_cifar10`](crate::load_cifar10).
+///
+/// A complete folder of the same commit is returned without converting again. Errors as
+/// [`download_mnist`].
 pub fn download_cifar10() -> Result<PathBuf> {
-    fetch_dataset_files(CIFAR10_REPO, &CIFAR10_FILES)
+    download_converted("cifar10", CIFAR10_REPO, CIFAR10_FILES, convert::cifar10)
+}
+
+/// Fetches the `[train, test]` parquet `files` of `repo` and returns the folder `name-<commit>`
+/// that `convert` fills from them, converting only when it is not complete yet.
+fn download_converted(
+    name: &str,
+    repo: &str,
+    files: [&str; 2],
+    convert: fn(&Path, &Path, &Path, &Source<'_>) -> Result<()>,
+) -> Result<PathBuf> {
+    let snapshot = fetch_dataset_files(repo, &files)?;
+    let revision = snapshot
+        .file_name()
+        .map(|r| r.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "local".to_string());
+    let cache = Cache::from_env();
+    let hub = cache.path();
+    let root = hub.parent().unwrap_or(hub).join("sparsity-probe");
+    let out = root.join(format!("{name}-{revision}"));
+    if !convert::is_complete(&out) {
+        let source = Source {
+            repo,
+            revision: &revision,
+        };
+        convert(
+            &snapshot.join(files[0]),
+            &snapshot.join(files[1]),
+            &out,
+            &source,
+        )?;
+    }
+    Ok(out)
 }
 
 /// Whether `HF_HUB_OFFLINE` asks for no network (`1`, `true`, `yes`, `on`, any case).
@@ -240,6 +287,6 @@ fn host_port(url: &str) -> Option<(String, u16)> {
 }
 
 /// `text` on one line.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -9,7 +9,8 @@
 //!
 //! A [`Dataset`] holds inputs, labels and the per-sample shape in memory: [`load_mnist`] and
 //! [`load_cifar10`] read them from a folder ([`download_mnist`] and [`download_cifar10`] fetch
-//! the folder from the Hugging Face Hub), [`synthetic`] generates a task from a seed.
+//! the official parquet files from the Hugging Face Hub and convert them once into such a
+//! folder), [`synthetic`] generates a task from a seed.
 //! [`Dataset::split`], [`Dataset::subset`] and [`Dataset::with_label_noise`] are seeded;
 //! [`Normalization`] standardizes the inputs per channel.
 //!
@@ -59,6 +60,7 @@
 
 mod check;
 mod cifar;
+mod convert;
 mod dataset;
 mod error;
 mod feature_set;

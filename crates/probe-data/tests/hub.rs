@@ -4,54 +4,13 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::assert_message;
+use common::{assert_message, with_env};
 use probe_data::{
-    download_cifar10, download_mnist, fetch_dataset_file, fetch_dataset_files, Error, CIFAR10_REPO,
-    MNIST_FILES, MNIST_REPO,
+    download_cifar10, download_mnist, fetch_dataset_file, fetch_dataset_files, Error,
+    CIFAR10_FILES, CIFAR10_REPO, MNIST_FILES, MNIST_REPO,
 };
-
-/// The tests change process-wide environment variables: one at a time.
-static ENV: Mutex<()> = Mutex::new(());
-
-/// Runs `f` with a fresh, empty `HF_HOME` and the given extra variables, no proxy and no
-/// `HF_ENDPOINT` / `HF_HUB_OFFLINE` unless given.
-fn with_env(vars: &[(&str, &str)], f: impl FnOnce(&Path)) {
-    let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
-    let home = tempfile::tempdir().unwrap();
-    let keys = [
-        "HF_HOME",
-        "HF_ENDPOINT",
-        "HF_HUB_OFFLINE",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ];
-    let saved: Vec<_> = keys.iter().map(|k| (k, std::env::var_os(k))).collect();
-    for k in keys {
-        std::env::remove_var(k);
-    }
-    std::env::set_var("HF_HOME", home.path());
-    for (k, v) in vars {
-        std::env::set_var(k, v);
-    }
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(home.path())));
-    for (k, v) in saved {
-        match v {
-            Some(v) => std::env::set_var(k, v),
-            None => std::env::remove_var(k),
-        }
-    }
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 /// Asserts that `err` is a download error for `file` of `repo` that points at --data.
 fn assert_download_error(err: &Error, repo: &str, file: &str, words: &[&str]) {
@@ -79,9 +38,9 @@ fn offline_mode_fails_at_once_naming_the_repo_and_the_fix() {
             assert_download_error(&err, MNIST_REPO, MNIST_FILES[0], &["HF_HUB_OFFLINE"]);
 
             let err = download_mnist().unwrap_err();
-            assert_download_error(&err, MNIST_REPO, "train-images-idx3-ubyte.gz", &[]);
+            assert_download_error(&err, MNIST_REPO, MNIST_FILES[0], &[]);
             let err = download_cifar10().unwrap_err();
-            assert_download_error(&err, CIFAR10_REPO, "data_batch_1.bin", &["CIFAR-10"]);
+            assert_download_error(&err, CIFAR10_REPO, CIFAR10_FILES[0], &["CIFAR-10"]);
         });
     }
 }
@@ -89,18 +48,22 @@ fn offline_mode_fails_at_once_naming_the_repo_and_the_fix() {
 #[test]
 fn cached_files_are_found_without_network() {
     with_env(&[("HF_HUB_OFFLINE", "1")], |home| {
-        // The layout huggingface_hub and hf-hub share: refs/main names the snapshot.
-        let repo_dir = home.join("hub/datasets--sparsity-probe--mnist");
+        // The layout huggingface_hub and hf-hub share: refs/main names the snapshot, and a
+        // file's path in the repository is its path below the snapshot.
+        let repo_dir = home.join("hub/datasets--ylecun--mnist");
         let snapshot = repo_dir.join("snapshots/0123abcd");
-        fs::create_dir_all(&snapshot).unwrap();
+        fs::create_dir_all(snapshot.join("mnist")).unwrap();
         fs::create_dir_all(repo_dir.join("refs")).unwrap();
         fs::write(repo_dir.join("refs/main"), "0123abcd").unwrap();
         for file in MNIST_FILES {
-            fs::write(snapshot.join(file), b"idx").unwrap();
+            fs::write(snapshot.join(file), b"parquet").unwrap();
         }
         let path = fetch_dataset_file(MNIST_REPO, MNIST_FILES[1]).unwrap();
         assert_eq!(path, snapshot.join(MNIST_FILES[1]));
-        assert_eq!(download_mnist().unwrap(), snapshot);
+        assert_eq!(
+            fetch_dataset_files(MNIST_REPO, &MNIST_FILES).unwrap(),
+            snapshot
+        );
 
         let err = fetch_dataset_files(MNIST_REPO, &[]).unwrap_err();
         assert!(matches!(err, Error::InvalidParameter { .. }), "{err:?}");

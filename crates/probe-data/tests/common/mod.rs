@@ -1,4 +1,5 @@
-//! Helpers shared by the tests: messages, safetensors and IDX files, the MNIST-10k folder.
+//! Helpers shared by the tests: messages, safetensors and IDX files, the MNIST-10k folder, a
+//! private Hugging Face environment.
 // Each test binary uses only some of these.
 #![allow(dead_code)]
 
@@ -6,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -132,3 +134,42 @@ pub fn mnist_10k_dir() -> Option<PathBuf> {
 
 /// Class counts of the shared MNIST-10k set (see its README).
 pub const MNIST_10K_COUNTS: [usize; 10] = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978];
+
+/// Tests that change process-wide environment variables take this lock: one at a time.
+pub static ENV: Mutex<()> = Mutex::new(());
+
+/// Runs `f` with a fresh, empty `HF_HOME` and the given extra variables, no proxy and no
+/// `HF_ENDPOINT` / `HF_HUB_OFFLINE` unless given.
+pub fn with_env(vars: &[(&str, &str)], f: impl FnOnce(&Path)) {
+    let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let keys = [
+        "HF_HOME",
+        "HF_ENDPOINT",
+        "HF_HUB_OFFLINE",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ];
+    let saved: Vec<_> = keys.iter().map(|k| (k, std::env::var_os(k))).collect();
+    for k in keys {
+        std::env::remove_var(k);
+    }
+    std::env::set_var("HF_HOME", home.path());
+    for (k, v) in vars {
+        std::env::set_var(k, v);
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(home.path())));
+    for (k, v) in saved {
+        match v {
+            Some(v) => std::env::set_var(k, v),
+            None => std::env::remove_var(k),
+        }
+    }
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
