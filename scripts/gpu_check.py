@@ -189,13 +189,49 @@ def training(probe, work, mnist, quick):
     return rows
 
 
+def pipeline(probe, work, config):
+    print("== pipeline: probe run on the quickstart config, device cpu vs cuda", flush=True)
+    text = open(config).read()
+    rows = []
+    for dev in ["cpu", "cuda"]:
+        device = GPU if dev == "cuda" else dev
+        out = os.path.join(work, f"run-{dev}")
+        cfg = os.path.join(work, f"quickstart-{dev}.toml")
+        with open(cfg, "w") as f:
+            f.write(text.replace('device = "cpu"', f'device = "{device}"')
+                    .replace('name = "quickstart"', f'name = "quickstart"\nout = "{out}"'))
+        start = time.perf_counter()
+        p = subprocess.run([probe, "run", cfg, "--quiet"], capture_output=True, text=True,
+                           timeout=300)
+        wall = time.perf_counter() - start
+        if p.returncode != 0:
+            print(f"  {dev}: FAILED: {p.stderr.strip().splitlines()[-1:]}", flush=True)
+            continue
+        results = json.load(open(os.path.join(out, "results.json")))
+        alphas = {l["layer"]: round(l["alpha"], 4) for l in results["layers"]}
+        ari = {l["layer"]: round(l["clustering"]["ari"], 3) for l in results["layers"]}
+        report = os.path.exists(os.path.join(out, "report.html"))
+        rows.append(dict(device=dev, seconds=wall, alphas=alphas, ari=ari, report=report,
+                         val_accuracy=results.get("accuracy", {}).get("val")))
+        print(f"  {dev}: {wall:.1f} s, alpha {alphas}, ARI {ari}, "
+              f"val acc {rows[-1]['val_accuracy']}, report.html {report}", flush=True)
+    out = os.path.join(work, "probe-every-cuda")
+    p = subprocess.run([probe, "train", "--env", "synthetic", "--epochs", "3", "--probe-every",
+                        "1", "--device", GPU, "--out", out, "--quiet"], capture_output=True,
+                       text=True, timeout=300)
+    lines = p.stdout.count("probe epoch") if p.returncode == 0 else f"FAILED {p.stderr[-300:]}"
+    print(f"  probe-train --probe-every 1 on {GPU}: {lines} probe lines", flush=True)
+    RESULTS["pipeline"] = rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--probe", required=True)
     ap.add_argument("--mnist", required=True)
     ap.add_argument("--out", default=None)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="reduction,extraction,training")
+    ap.add_argument("--only", default="reduction,extraction,training,pipeline")
+    ap.add_argument("--config", default=os.path.join(HERE, "..", "configs", "quickstart.toml"))
     ap.add_argument("--gpu", default="cuda",
                     help="the device to check against the CPU (cpu: a dry run of this script)")
     a = ap.parse_args()
@@ -214,7 +250,8 @@ def main():
             start = time.perf_counter()
             {"reduction": lambda: reduction(a.probe, work, a.quick),
              "extraction": lambda: extraction(a.probe, work, a.mnist, a.quick),
-             "training": lambda: training(a.probe, work, a.mnist, a.quick)}[stage]()
+             "training": lambda: training(a.probe, work, a.mnist, a.quick),
+             "pipeline": lambda: pipeline(a.probe, work, a.config)}[stage]()
             print(f"  ({stage}: {time.perf_counter() - start:.0f} s)", flush=True)
             if a.out:
                 with open(os.path.join(a.out, "gpu-check.json"), "w") as f:
