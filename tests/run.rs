@@ -208,3 +208,22 @@ fn a_changed_training_setting_retrains_from_scratch() {
     );
     assert!(!text.contains("skipped"), "{text}");
 }
+
+/// The binaries start on machines without fontconfig or FreeType (GPU servers, slim
+/// containers): the figures use a built-in font.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_probe_binary_needs_no_font_libraries() {
+    let Ok(o) = Command::new("ldd")
+        .arg(env!("CARGO_BIN_EXE_probe"))
+        .output()
+    else {
+        eprintln!("skipped: no ldd on this machine to list the binary's libraries");
+        return;
+    };
+    let libs = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !libs.contains("fontconfig") && !libs.contains("freetype"),
+        "{libs}"
+    );
+}

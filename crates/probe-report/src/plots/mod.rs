@@ -105,6 +105,27 @@ pub(crate) trait Painter {
 /// ask for gigabytes.
 const MAX_SIDE: u32 = 8000;
 
+/// DejaVu Sans, built in: text is measured and drawn the same everywhere, and the binaries
+/// need no fontconfig or FreeType on the machine (GPU servers and containers often lack them).
+static FONT_TTF: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+
+/// Registers the built-in font under the family the figures ask for, once per process.
+fn register_fonts() -> Result<()> {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(style::FONT, plotters::style::FontStyle::Normal, FONT_TTF)
+            .is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Plot {
+            path: "assets/DejaVuSans.ttf".into(),
+            reason: "the built-in font did not load".into(),
+        })
+    }
+}
+
 /// Draws `painter` to `STEM.png` and `STEM.svg`, each atomically.
 pub(crate) fn render(
     stem: &Path,
@@ -130,6 +151,7 @@ pub(crate) fn render(
             source,
         })?;
     }
+    register_fonts()?;
     let size = (size.0.clamp(200, MAX_SIDE), size.1.clamp(150, MAX_SIDE));
     let png = dir.join(format!("{file_name}.png"));
     let svg = dir.join(format!("{file_name}.svg"));
