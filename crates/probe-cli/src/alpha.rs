@@ -145,7 +145,7 @@ impl ExtrasParams {
 }
 
 /// The layers' results: records flagged in order, joined with their extras.
-pub(crate) fn finish_layers(
+fn finish_layers(
     mut records: Vec<LayerRecord>,
     extras: Vec<LayerExtras>,
 ) -> (Vec<LayerResult>, Vec<LayerEmbedding>) {
@@ -210,21 +210,23 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
     }
 
     let (files, mut failures) = expand(&args.files);
-    let (mut records, mut layer_extras) = (Vec::new(), Vec::new());
     let mut printing = print_line(&format!(
         "{:<40} {:<20} {:>7} {:>7} {:>7} {:>15} {:>9} {:>8}",
         "file", "layer", "n", "d", "alpha", "band", "wavelets", "seconds"
     ));
-    for file in files {
-        let shown = file.display().to_string();
-        let outcome =
-            pool.install(|| probe_file(&probe, reduce.as_ref(), &extras, &file, args.quiet));
-        match outcome {
-            Ok((record, extra)) => {
+    let (layers, embeddings) = pool.install(|| {
+        probe_files(
+            &probe,
+            reduce.as_ref(),
+            &extras,
+            &files,
+            args.quiet,
+            &mut failures,
+            |file, record| {
                 if printing {
                     printing = print_line(&format!(
                         "{:<40} {:<20} {:>7} {:>7} {:>7.4} {:>15} {:>9} {:>8.2}",
-                        shown,
+                        file.display(),
                         record.layer,
                         record.n,
                         record.d,
@@ -234,20 +236,9 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
                         record.seconds
                     ));
                 }
-                records.push(record);
-                layer_extras.push(extra);
-            }
-            Err(err) => {
-                print_error(&err);
-                failures.push(Failure {
-                    file: shown,
-                    error: one_line(&err),
-                });
-            }
-        }
-    }
-
-    let (layers, embeddings) = finish_layers(records, layer_extras);
+            },
+        )
+    });
     for r in layers
         .iter()
         .map(|l| &l.record)
@@ -285,6 +276,38 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
         results.write(out)?;
     }
     Ok(failures.is_empty())
+}
+
+/// Every file through [`probe_file`] in order. A file that fails is reported and recorded in
+/// `failures` without stopping the others; `on_record` sees each record as it finishes (for
+/// the table). Returns the layers, flagged and joined with their extras, and the embeddings.
+pub(crate) fn probe_files(
+    probe: &Probe,
+    reduce: Option<&ValidReduceParams>,
+    extras: &ExtrasParams,
+    files: &[PathBuf],
+    quiet: bool,
+    failures: &mut Vec<Failure>,
+    mut on_record: impl FnMut(&Path, &LayerRecord),
+) -> (Vec<LayerResult>, Vec<LayerEmbedding>) {
+    let (mut records, mut layer_extras) = (Vec::new(), Vec::new());
+    for file in files {
+        match probe_file(probe, reduce, extras, file, quiet) {
+            Ok((record, extra)) => {
+                on_record(file, &record);
+                records.push(record);
+                layer_extras.push(extra);
+            }
+            Err(err) => {
+                print_error(&err);
+                failures.push(Failure {
+                    file: file.display().to_string(),
+                    error: one_line(&err),
+                });
+            }
+        }
+    }
+    finish_layers(records, layer_extras)
 }
 
 /// One file through the probe: open, reduce in memory when asked and wider than K, score,

@@ -13,9 +13,9 @@ use probe_extract::{extract, DatasetSection, ExtractConfig, ModelSection, Reduce
 use probe_forest::ForestParams;
 use serde::Deserialize;
 
-use crate::alpha::{finish_layers, probe_file, ExtrasParams, Results, Settings};
+use crate::alpha::{probe_files, ExtrasParams, Results, Settings};
 use crate::files::Failure;
-use crate::output::{one_line, print_error, print_line, progress_bar, thread_pool, write_atomic};
+use crate::output::{print_line, progress_bar, thread_pool, write_atomic};
 use crate::train::{OptimizerKind, TrainArgs};
 
 /// Runs the whole probe from one config: train, extract, reduce, alpha.
@@ -369,7 +369,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
 
 /// Scores every layer (with the extras the config asks for), flags, writes results.json and
 /// prints the table.
-#[allow(clippy::too_many_arguments)]
 fn alpha_stage(
     config: &RunConfig,
     probe: &Probe,
@@ -381,7 +380,6 @@ fn alpha_stage(
 ) -> anyhow::Result<()> {
     let results_path = out.join("results.json");
     let pool = thread_pool(None)?;
-    let (mut records, mut layer_extras) = (Vec::new(), Vec::new());
     let mut failures: Vec<Failure> = manifest
         .failures
         .iter()
@@ -390,22 +388,8 @@ fn alpha_stage(
             error: f.error.clone(),
         })
         .collect();
-    for file in inputs {
-        match pool.install(|| probe_file(probe, None, extras, file, quiet)) {
-            Ok((record, extra)) => {
-                records.push(record);
-                layer_extras.push(extra);
-            }
-            Err(err) => {
-                print_error(&err);
-                failures.push(Failure {
-                    file: file.display().to_string(),
-                    error: one_line(&err),
-                });
-            }
-        }
-    }
-    let (layers, embeddings) = finish_layers(records, layer_extras);
+    let (layers, embeddings) =
+        pool.install(|| probe_files(probe, None, extras, inputs, quiet, &mut failures, |_, _| {}));
     let accuracy = probe_report::best_accuracy(&out.join("metrics.jsonl"))?;
     Results {
         tool: "probe run",
