@@ -84,19 +84,30 @@ impl Resident {
     }
 }
 
-/// A column-major faer matrix as a row-major tensor.
+/// A column-major faer matrix as a row-major tensor. The host only copies whole columns
+/// (sequential reads and writes); the transposition to row-major runs on the device.
 fn upload(x: MatRef<'_, f32>, device: &Device) -> candle_core::Result<Tensor> {
     let (r, c) = (x.nrows(), x.ncols());
-    let data: Vec<f32> = (0..r)
-        .flat_map(|i| (0..c).map(move |j| x[(i, j)]))
-        .collect();
-    Tensor::from_vec(data, (r, c), device)
+    let mut data = Vec::with_capacity(r * c);
+    for j in 0..c {
+        data.extend(x.col(j).iter().copied());
+    }
+    Tensor::from_vec(data, (c, r), device)?.t()?.contiguous()
 }
 
+/// A row-major tensor as a column-major faer matrix, transposed on the device first so that
+/// the host reads it in order.
 fn download(t: &Tensor) -> candle_core::Result<Mat<f32>> {
     let (r, c) = t.dims2()?;
-    let data = t.flatten_all()?.to_vec1::<f32>()?;
-    Ok(Mat::from_fn(r, c, |i, j| data[i * c + j]))
+    let data = t.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+    let mut out = Mat::<f32>::zeros(r, c);
+    for (j, column) in data.chunks_exact(r.max(1)).enumerate().take(c) {
+        out.col_mut(j)
+            .iter_mut()
+            .zip(column)
+            .for_each(|(o, &v)| *o = v);
+    }
+    Ok(out)
 }
 
 fn device_error(backend: Backend, e: candle_core::Error) -> Error {
