@@ -94,6 +94,28 @@ pub(crate) struct Settings {
     pub threads: usize,
 }
 
+impl Settings {
+    /// The settings a checked probe (and reduction) runs with, as the results record them.
+    pub(crate) fn new(
+        probe: &Probe,
+        reduce: Option<&ValidReduceParams>,
+        threads: usize,
+    ) -> Settings {
+        Settings {
+            trees: probe.forest().n_trees(),
+            depth: probe.forest().max_depth(),
+            max_features: probe.forest().max_features(),
+            splitter: probe.forest().splitter(),
+            seed: probe.forest().seed(),
+            epsilon: probe.alpha().epsilon(),
+            norm: probe.norm(),
+            reduce_to: reduce.map(|r| r.n_components()),
+            reduce_method: reduce.map(|r| r.method()),
+            threads,
+        }
+    }
+}
+
 /// `results.json`, as documented in the README.
 #[derive(Serialize)]
 pub(crate) struct Results<'a> {
@@ -256,18 +278,7 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
         let results = Results {
             tool: "probe-alpha",
             version: env!("CARGO_PKG_VERSION"),
-            settings: Settings {
-                trees: args.trees,
-                depth: args.depth,
-                max_features: args.max_features,
-                splitter: args.splitter,
-                seed: args.seed,
-                epsilon: args.epsilon,
-                norm: args.norm,
-                reduce_to: args.reduce_to,
-                reduce_method: args.reduce_to.map(|_| args.reduce_method),
-                threads: pool.current_num_threads(),
-            },
+            settings: Settings::new(&probe, reduce.as_ref(), pool.current_num_threads()),
             layers: &layers,
             accuracy: None,
             embeddings: &embeddings,

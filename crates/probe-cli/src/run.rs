@@ -336,9 +336,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
             results_path.display()
         ));
     } else {
-        alpha_stage(
-            &config, &probe, &extras, &inputs, &manifest, &out, args.quiet,
-        )?;
+        alpha_stage(&probe, &extras, &inputs, &manifest, &out, args.quiet)?;
     }
 
     // 4. Report, unless report.html is newer than what it shows.
@@ -363,14 +361,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
             page.display()
         ));
     }
-    let results_failures = probe_report_failures(&results_path);
+    let results_failures = recorded_failures(&results_path);
     Ok(manifest.failures.is_empty() && results_failures == 0)
 }
 
 /// Scores every layer (with the extras the config asks for), flags, writes results.json and
 /// prints the table.
 fn alpha_stage(
-    config: &RunConfig,
     probe: &Probe,
     extras: &ExtrasParams,
     inputs: &[PathBuf],
@@ -394,18 +391,7 @@ fn alpha_stage(
     Results {
         tool: "probe run",
         version: env!("CARGO_PKG_VERSION"),
-        settings: Settings {
-            trees: config.probe.trees,
-            depth: config.probe.depth,
-            max_features: parse(&config.probe.max_features, "probe.max_features")?,
-            splitter: parse(&config.probe.splitter, "probe.splitter")?,
-            seed: config.probe.seed,
-            epsilon: config.probe.epsilon,
-            norm: parse(&config.probe.norm, "probe.norm")?,
-            reduce_to: None,
-            reduce_method: None,
-            threads: pool.current_num_threads(),
-        },
+        settings: Settings::new(probe, None, pool.current_num_threads()),
         layers: &layers,
         accuracy,
         embeddings: &embeddings,
@@ -450,7 +436,7 @@ fn alpha_stage(
 
 /// How many layers failed in the last alpha stage (read back, so a skipped stage still
 /// reports an earlier failure through the exit code).
-fn probe_report_failures(results: &Path) -> usize {
+fn recorded_failures(results: &Path) -> usize {
     std::fs::read(results)
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
