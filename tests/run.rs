@@ -141,7 +141,7 @@ fn bad_run_configs_fail_before_any_work() {
     );
     assert_clean_failure(&probe_run(dir.path(), &c), &["relu7", "valid layers"]);
     let c = write("name = \"x\"\n[model]\nenv = \"synthetic\"\nweights = \"random\"\n[reduce]\nmethod = \"svd\"\ndim = 4\n");
-    assert_clean_failure(&probe_run(dir.path(), &c), &["method is tsvd or pca"]);
+    assert_clean_failure(&probe_run(dir.path(), &c), &["svd", "use tsvd or pca"]);
     assert!(!dir.path().join("runs/x/results.json").exists());
 }
 

@@ -5,6 +5,7 @@ mod alpha_cli;
 mod bad_input;
 mod extract;
 mod golden;
+mod hostile;
 mod reduce_cli;
 mod run;
 mod train;

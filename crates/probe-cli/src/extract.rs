@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use probe_extract::{extract, ExtractConfig};
+use probe_pipeline::Observer;
 
-use crate::output::{print_error, print_line, progress_bar};
+use crate::output::{print_error, print_line, Terminal};
 
 /// Runs a model over a dataset once and writes the representation of every requested layer
 /// as its own feature-set file (OUT/features/NN_<layer>.safetensors) with a manifest.
@@ -57,18 +58,12 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<bool> {
         config.model.weights = w.clone();
     }
     config.check(&args.config)?;
-    let bar = progress_bar(0, "extracting".into(), "samples", args.quiet);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {msg} [{bar:30}] {pos}/{len} samples, {per_sec}, {elapsed}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let terminal = Terminal::new(args.quiet, false);
+    terminal.start("extracting", "samples", 0);
     let manifest = extract(&config, args.force, &mut |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
+        terminal.progress(done as u64, total as u64)
     });
-    bar.finish_and_clear();
+    terminal.finish();
     let manifest = manifest?;
     print_line(&format!(
         "{:<4} {:<20} {:>16} {:>9} {:>9} {:>8}  {}",
@@ -87,8 +82,21 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<bool> {
             l.file.display(),
             if l.skipped { "  (complete, kept)" } else { "" }
         ));
+        if let (Some(k), Some(r)) = (l.reduced_to, &config.reduce) {
+            if k < r.dim && k < l.width {
+                print_line(&format!(
+                    "     reduction capped: {} samples, so K = {k} instead of {} ({})",
+                    manifest.n,
+                    r.dim,
+                    l.reduced
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ));
+            }
+        }
     }
-    if manifest.seconds > 0.0 {
+    if manifest.layers.iter().any(|l| !l.skipped) {
         print_line(&format!(
             "{} samples through {} in one pass: {:.1} s, {:.0} samples/s",
             manifest.n, manifest.model, manifest.seconds, manifest.images_per_second
@@ -97,7 +105,7 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<bool> {
         print_line("every layer was already complete; nothing to do (--force redoes them)");
     }
     for f in &manifest.failures {
-        print_error(&anyhow::anyhow!("layer {}: {}", f.layer, f.error));
+        print_error(&format!("layer {}: {}", f.layer, f.error));
     }
     Ok(manifest.failures.is_empty())
 }

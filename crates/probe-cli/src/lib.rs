@@ -1,5 +1,5 @@
 //! The command-line tools of the Sparsity Probe: argument parsing, progress bars, tables and
-//! result files around the library crates, which do the work.
+//! exit codes around the pipeline library (`probe-pipeline`), which does the work.
 //!
 //! Each binary in `src/bin` is a thin `main` over one module here, so that the same commands
 //! can later be subcommands of `probe`.
@@ -7,7 +7,6 @@
 
 pub mod alpha;
 pub mod extract;
-pub mod files;
 pub mod output;
 pub mod reduce;
 pub mod report;

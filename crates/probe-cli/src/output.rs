@@ -1,19 +1,15 @@
-//! What every command shares: atomic result files, terminal output that survives a closed
-//! pipe, progress bars, and exit codes.
+//! What every command shares: terminal output that survives a closed pipe, the pipeline's
+//! observer rendered as progress bars and lines, worker pools and exit codes.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-
-/// Writes `contents` to `path` through a temporary file in the same folder and a rename, so
-/// the file is either the old one or the complete new one, never a half-written one.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    // probe-data's error names the file and says to check the folder.
-    Ok(probe_data::write_atomic(path, contents)?)
-}
+use probe_pipeline::{Cancel, Observer};
+use probe_train::EpochReport;
 
 /// Prints a line on stdout; a closed pipe (`probe-alpha … | head`) is not an error worth a
 /// panic, so it is reported as `false` and the caller stops printing.
@@ -40,26 +36,8 @@ pub fn one_line(err: &anyhow::Error) -> String {
 }
 
 /// Prints a one-line error on stderr in the tools' common form.
-pub fn print_error(err: &anyhow::Error) {
-    let _ = writeln!(std::io::stderr(), "error: {}", one_line(err));
-}
-
-/// A progress bar over `len` steps of `unit` ("trees", "passes") on stderr; hidden when
-/// stderr is not a terminal or when `quiet` is set.
-pub fn progress_bar(len: u64, message: String, unit: &str, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    let template = format!("{{spinner}} {{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit}, {{elapsed}}");
-    bar.set_style(
-        ProgressStyle::with_template(&template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(message);
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
+pub fn print_error(line: &str) {
+    let _ = writeln!(std::io::stderr(), "error: {line}");
 }
 
 /// A worker pool of `threads` threads (all cores when `None`).
@@ -73,15 +51,145 @@ pub fn thread_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> 
         .context("cannot start the worker threads")
 }
 
-/// Runs a command body and turns its outcome into an exit code: 0 on success, 1 when the
-/// command ran but something failed, 2 when it could not run at all.
+/// A flag set by the first Ctrl-C (work stops after the current step and keeps what is
+/// complete); a second Ctrl-C ends the process at once.
+pub fn cancel_on_ctrl_c() -> Arc<Cancel> {
+    let cancel = Arc::new(Cancel::new());
+    let flag = Arc::clone(&cancel);
+    let _ = ctrlc::set_handler(move || {
+        if flag.request() {
+            std::process::exit(130);
+        }
+    });
+    cancel
+}
+
+/// How a command ended: 0 on success, 1 when it ran but something failed, 2 when it could
+/// not run at all, 130 when stopped by Ctrl-C.
 pub fn exit_code(result: anyhow::Result<bool>) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(err) => {
-            print_error(&err);
+            if let Some(probe_pipeline::Error::Cancelled) = err.downcast_ref() {
+                print_error("stopped (Ctrl-C); complete outputs were kept");
+                return ExitCode::from(130);
+            }
+            print_error(&one_line(&err));
             ExitCode::from(2)
+        }
+    }
+}
+
+/// The pipeline's observer on a terminal: progress bars on stderr (hidden when `quiet` or
+/// when stderr is not a terminal), messages on stdout, failures on stderr.
+pub struct Terminal {
+    quiet: bool,
+    bar: Mutex<Option<ProgressBar>>,
+    /// Print a table row per scored file (probe-alpha), and whether stdout still takes them.
+    rows: AtomicBool,
+}
+
+impl Terminal {
+    /// Bars unless `quiet`; `rows` prints each scored file as a table row.
+    pub fn new(quiet: bool, rows: bool) -> Terminal {
+        Terminal {
+            quiet,
+            bar: Mutex::new(None),
+            rows: AtomicBool::new(rows),
+        }
+    }
+
+    fn with_bar(&self, f: impl FnOnce(&ProgressBar)) {
+        if let Some(bar) = self.bar.lock().ok().as_ref().and_then(|b| b.as_ref()) {
+            f(bar);
+        }
+    }
+}
+
+impl Observer for Terminal {
+    fn message(&self, line: &str) {
+        let slot = self.bar.lock();
+        match slot.as_ref().ok().and_then(|b| b.as_ref()) {
+            Some(bar) => bar.suspend(|| print_line(line)),
+            None => print_line(line),
+        };
+    }
+
+    fn warning(&self, line: &str) {
+        print_error(line);
+    }
+
+    fn start(&self, task: &str, unit: &str, total: u64) {
+        if self.quiet {
+            return;
+        }
+        let bar = ProgressBar::new(total);
+        let template =
+            format!("{{spinner}} {{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit}, {{elapsed}}");
+        bar.set_style(
+            ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(task.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        if let Ok(mut slot) = self.bar.lock() {
+            if let Some(old) = slot.replace(bar) {
+                old.finish_and_clear();
+            }
+        }
+    }
+
+    fn progress(&self, done: u64, total: u64) {
+        self.with_bar(|b| {
+            b.set_length(total);
+            b.set_position(done);
+        });
+    }
+
+    fn step(&self) {
+        self.with_bar(|b| b.inc(1));
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn epoch(&self, r: &EpochReport) {
+        let test = r
+            .test_accuracy
+            .map(|t| format!("  test acc {:.2}%", 100.0 * t))
+            .unwrap_or_default();
+        self.message(&format!(
+            "epoch {:>3}  train loss {:.4} acc {:.2}%  val loss {:.4} acc {:.2}%{test}  {:.0} samples/s  {:.1}s{}",
+            r.epoch,
+            r.train_loss,
+            100.0 * r.train_accuracy,
+            r.val_loss,
+            100.0 * r.val_accuracy,
+            r.samples_per_second,
+            r.seconds,
+            if r.best { "  *best" } else { "" }
+        ));
+    }
+
+    fn scored(&self, file: &std::path::Path, r: &probe_alpha::LayerRecord) {
+        if self.rows.load(Ordering::Relaxed) {
+            let ok = print_line(&format!(
+                "{:<40} {:<20} {:>7} {:>7} {:>7.4} {:>15} {:>9} {:>8.2}",
+                file.display(),
+                r.layer,
+                r.n,
+                r.d,
+                r.alpha,
+                format!("[{:.3}, {:.3}]", r.band[0], r.band[1]),
+                r.n_wavelets,
+                r.seconds
+            ));
+            self.rows.store(ok, Ordering::Relaxed);
         }
     }
 }

@@ -1,17 +1,14 @@
 //! `probe-reduce`: reduce wide feature sets to K dimensions (truncated SVD or PCA), one output
 //! file per input.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use probe_data::FeatureSet;
-use probe_reduce::{
-    reduce_set_with_progress, Backend, Method, ReduceParams, Reduced, ValidReduceParams,
-};
+use probe_pipeline::{expand, reduce_file};
+use probe_reduce::{Backend, Method, ReduceParams};
 
-use crate::files::{expand, Failure};
-use crate::output::{print_error, print_line, progress_bar, thread_pool};
+use crate::output::{one_line, print_error, print_line, thread_pool, Terminal};
 
 /// Reduces feature sets to K dimensions with a randomized truncated SVD (as scikit-learn's
 /// TruncatedSVD) or PCA, keeping labels and metadata.
@@ -61,119 +58,46 @@ pub fn run(args: &ReduceArgs) -> anyhow::Result<bool> {
         .oversamples(args.oversamples)
         .backend(args.device)
         .check()
-        .context("--dim")?;
+        .context("--dim / --power-iters / --device")?;
     let pool = thread_pool(args.threads)?;
-    let (files, mut failures) = expand(&args.files);
+    let (files, failures) = expand(&args.files);
+    for f in &failures {
+        print_error(&f.error);
+    }
+    let mut ok = failures.is_empty();
+    let terminal = Terminal::new(args.quiet, false);
     let mut printing = print_line(&format!(
         "{:<40} {:<20} {:>7} {:>7} {:>6} {:>9} {:>8}  {}",
         "file", "layer", "n", "d", "K", "variance", "seconds", "output"
     ));
     for file in files {
-        match pool.install(|| reduce_file(&params, &file, args.out_dir.as_deref(), args.quiet)) {
-            Ok(line) => {
-                if printing {
-                    printing = print_line(&line);
+        match pool.install(|| reduce_file(&params, &file, args.out_dir.as_deref(), &terminal)) {
+            Ok(r) if printing => {
+                let mut line = format!(
+                    "{:<40} {:<20} {:>7} {:>7} {:>6} {:>9} {:>8.2}  {}",
+                    r.input.display(),
+                    r.layer,
+                    r.n,
+                    r.d,
+                    r.k,
+                    r.explained_variance_ratio
+                        .map_or("unchanged".into(), |v| format!("{v:.4}")),
+                    r.seconds,
+                    r.output.display()
+                );
+                if r.explained_variance_ratio.is_none() {
+                    line += &format!("  (d = {} <= K = {}: passed through)", r.d, args.dim);
+                } else if r.k < args.dim {
+                    line += &format!("  ({} samples: K capped at {})", r.n, r.k);
                 }
+                printing = print_line(&line);
             }
+            Ok(_) => {}
             Err(err) => {
-                print_error(&err);
-                failures.push(Failure {
-                    file: file.display().to_string(),
-                    error: crate::output::one_line(&err),
-                });
+                print_error(&one_line(&err.into()));
+                ok = false;
             }
         }
     }
-    Ok(failures.is_empty())
-}
-
-/// Where a reduced file goes: `DIR/<name>`, DIR defaulting to `<input folder>-reduced`.
-fn output_path(file: &Path, out_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let name = file
-        .file_name()
-        .with_context(|| format!("{} is not a file name", file.display()))?;
-    let dir = match out_dir {
-        Some(d) => d.to_path_buf(),
-        None => {
-            let folder = std::path::absolute(file)
-                .ok()
-                .and_then(|p| p.parent().map(Path::to_path_buf))
-                .unwrap_or_else(|| PathBuf::from("."));
-            let base = folder
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "features".into());
-            folder.with_file_name(format!("{base}-reduced"))
-        }
-    };
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
-    let out = dir.join(name);
-    if std::path::absolute(&out).ok() == std::path::absolute(file).ok() {
-        anyhow::bail!(
-            "{}: the output would overwrite the input; choose another --out-dir",
-            file.display()
-        );
-    }
-    Ok(out)
-}
-
-/// Reduces a set with a progress bar over the passes through its data.
-pub fn reduce_with_bar(
-    set: &FeatureSet,
-    params: &ValidReduceParams,
-    quiet: bool,
-) -> probe_reduce::Result<Reduced> {
-    let bar = progress_bar(
-        0,
-        format!("{} ({})", set.layer(), params.tag()),
-        "passes",
-        quiet,
-    );
-    let reduced = reduce_set_with_progress(set, params, &|done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    });
-    bar.finish_and_clear();
-    reduced
-}
-
-fn reduce_file(
-    params: &ValidReduceParams,
-    file: &Path,
-    out_dir: Option<&Path>,
-    quiet: bool,
-) -> anyhow::Result<String> {
-    let start = std::time::Instant::now();
-    let set = FeatureSet::open(file)?;
-    let out = output_path(file, out_dir)?;
-    let (k, variance) = match reduce_with_bar(&set, params, quiet)? {
-        Reduced::Reduced(reduced, stats) => {
-            reduced.write(&out)?;
-            (stats.k, format!("{:.4}", stats.explained_variance_ratio))
-        }
-        Reduced::Unchanged => {
-            set.write(&out)?;
-            (set.n_features(), "unchanged".to_string())
-        }
-    };
-    let mut line = format!(
-        "{:<40} {:<20} {:>7} {:>7} {:>6} {:>9} {:>8.2}  {}",
-        file.display(),
-        set.layer(),
-        set.n_samples(),
-        set.n_features(),
-        k,
-        variance,
-        start.elapsed().as_secs_f64(),
-        out.display()
-    );
-    if variance == "unchanged" {
-        line += &format!(
-            "  (d = {} <= K = {}: passed through)",
-            set.n_features(),
-            params.n_components()
-        );
-    }
-    Ok(line)
+    Ok(ok)
 }

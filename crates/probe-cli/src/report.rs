@@ -1,11 +1,11 @@
 //! `probe report RUN_DIR... [--out DIR]`: the figures and the self-contained `report.html` of
 //! one run (written into its folder), or of several runs overlaid (written into `--out`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use probe_report::{write_report_folder, RunReport};
+use probe_pipeline::{load_run, write_report};
 
 use crate::output::print_line;
 
@@ -39,19 +39,12 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<bool> {
     let runs = args
         .runs
         .iter()
-        .map(|dir| RunReport::load(dir))
+        .map(|dir| load_run(dir))
         .collect::<Result<Vec<_>, _>>()?;
-    let page = report(&runs, &out)?;
+    let page = write_report(&runs, &out)
+        .with_context(|| format!("cannot write the report into {}", out.display()))?;
     if !args.quiet {
         print_line(&format!("report: {}", page.display()));
     }
     Ok(true)
-}
-
-/// Writes the report of `runs` into `out`; returns the page.
-pub(crate) fn report(runs: &[RunReport], out: &Path) -> anyhow::Result<PathBuf> {
-    let refs: Vec<&RunReport> = runs.iter().collect();
-    let (page, _) = write_report_folder(&refs, out)
-        .with_context(|| format!("cannot write the report into {}", out.display()))?;
-    Ok(page)
 }

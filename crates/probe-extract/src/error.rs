@@ -55,9 +55,6 @@ pub enum Error {
     /// A layer could not be reduced.
     #[error(transparent)]
     Reduce(Box<probe_reduce::Error>),
-    /// A layer could not be probed.
-    #[error(transparent)]
-    Alpha(Box<probe_alpha::Error>),
 }
 
 macro_rules! boxed_from {
@@ -75,8 +72,7 @@ boxed_from!(
     probe_models::Error => Model,
     probe_train::Error => Train,
     probe_data::Error => Data,
-    probe_reduce::Error => Reduce,
-    probe_alpha::Error => Alpha
+    probe_reduce::Error => Reduce
 );
 
 /// Result of this crate.

@@ -34,6 +34,10 @@ pub struct LayerOutput {
     pub skipped: bool,
     /// The reduced file, when the config asks for a reduction.
     pub reduced: Option<PathBuf>,
+    /// The width of the reduced file: the K asked for, or fewer when the layer has fewer
+    /// samples (or is no wider than K).
+    #[serde(default)]
+    pub reduced_to: Option<usize>,
     /// Seconds spent on this layer's file (flattening, copying and writing its rows), beside
     /// the shared forward pass.
     pub seconds: f64,
@@ -63,6 +67,11 @@ pub struct Manifest {
     pub weights: String,
     /// A hash of the weights file (`fnv1a64:…`), or `random:SEED`.
     pub weights_hash: String,
+    /// A hash of the samples extracted, in order (inputs and labels as loaded: folder,
+    /// split, subset and its seed all change it), so that files of other samples are never
+    /// taken for complete.
+    #[serde(default)]
+    pub data_hash: String,
     /// The dataset's name.
     pub dataset: String,
     /// `train` or `test`.
@@ -87,6 +96,7 @@ struct Plan {
     data: Dataset,
     device: Device,
     weights_hash: String,
+    data_hash: String,
     layers: Vec<String>,
     features: PathBuf,
 }
@@ -115,6 +125,7 @@ fn plan(config: &ExtractConfig) -> Result<Plan> {
         Some(limit) => data.subset(limit, config.dataset.seed)?,
         None => data,
     };
+    let data_hash = hash_samples(&data);
     let model_config = env.model_config(&arch, data.n_classes);
     let (model, weights_hash) = if config.model.weights == "random" {
         let (model, _) = Model::fresh(&arch, &model_config, &device, Some(config.model.seed))?;
@@ -141,6 +152,7 @@ fn plan(config: &ExtractConfig) -> Result<Plan> {
         data,
         device,
         weights_hash,
+        data_hash,
         layers,
         features,
     })
@@ -166,6 +178,7 @@ pub fn extract(
         ("env".to_string(), plan.env.name.clone()),
         ("weights".to_string(), config.model.weights.clone()),
         ("weights_hash".to_string(), plan.weights_hash.clone()),
+        ("data_hash".to_string(), plan.data_hash.clone()),
         ("dataset".to_string(), dataset.clone()),
         ("split".to_string(), config.dataset.split.clone()),
         (
@@ -180,7 +193,7 @@ pub fn extract(
         .map(|(i, l)| layer_file(&plan.features, i, l))
         .collect();
     let todo: Vec<usize> = (0..plan.layers.len())
-        .filter(|&i| force || !is_complete(&files[i], n, &plan.weights_hash, &dataset))
+        .filter(|&i| force || !is_complete(&files[i], n, &plan.weights_hash, &plan.data_hash))
         .collect();
 
     let labels: Vec<i64> = plan.data.labels.iter().map(|&l| i64::from(l)).collect();
@@ -243,6 +256,10 @@ pub fn extract(
         started.elapsed().as_secs_f64()
     };
 
+    let manifest_path = plan.features.join("manifest.json");
+    // Timings of kept layers are those of the run that wrote them.
+    let previous = read_manifest(&manifest_path)
+        .filter(|m| m.weights_hash == plan.weights_hash && m.data_hash == plan.data_hash);
     let mut layers = Vec::new();
     for (i, layer) in plan.layers.iter().enumerate() {
         if failures.iter().any(|f| &f.layer == layer) {
@@ -257,18 +274,27 @@ pub fn extract(
             });
             continue;
         };
-        let reduced = match &config.reduce {
+        let (reduced, reduced_to) = match &config.reduce {
             Some(r) => match reduce_layer(&config.out, &files[i], r, &config.device, force) {
-                Ok(path) => Some(path),
+                Ok((path, k)) => (Some(path), Some(k)),
                 Err(e) => {
                     failures.push(LayerFailure {
                         layer: layer.clone(),
                         error: e.to_string(),
                     });
-                    None
+                    (None, None)
                 }
             },
-            None => None,
+            None => (None, None),
+        };
+        let skipped = !todo.contains(&i);
+        let seconds = match (&previous, skipped) {
+            (Some(m), true) => m
+                .layers
+                .iter()
+                .find(|l| &l.layer == layer)
+                .map_or(0.0, |l| l.seconds),
+            _ => layer_seconds[i],
         };
         layers.push(LayerOutput {
             index: i,
@@ -277,11 +303,18 @@ pub fn extract(
             width: header.shape.iter().product(),
             shape: header.shape,
             bytes: std::fs::metadata(&files[i]).map(|m| m.len()).unwrap_or(0),
-            skipped: !todo.contains(&i),
+            skipped,
             reduced,
-            seconds: layer_seconds[i],
+            reduced_to,
+            seconds,
         });
     }
+    // A rerun that wrote nothing reports the pass that wrote the files.
+    let (seconds, images_per_second) = match (&previous, todo.is_empty()) {
+        (Some(m), true) => (m.seconds, m.images_per_second),
+        _ if seconds > 0.0 => (seconds, n as f64 / seconds),
+        _ => (0.0, 0.0),
+    };
     let manifest = Manifest {
         tool: "probe-extract".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -289,19 +322,16 @@ pub fn extract(
         model: plan.arch.clone(),
         weights: config.model.weights.clone(),
         weights_hash: plan.weights_hash.clone(),
+        data_hash: plan.data_hash.clone(),
         dataset,
         split: config.dataset.split.clone(),
         n,
         layers,
         failures,
         seconds,
-        images_per_second: if seconds > 0.0 {
-            n as f64 / seconds
-        } else {
-            0.0
-        },
+        images_per_second,
     };
-    write_manifest(&plan.features.join("manifest.json"), &manifest)?;
+    write_manifest(&manifest_path, &manifest)?;
     Ok(manifest)
 }
 
@@ -379,13 +409,33 @@ fn read_header(file: &Path) -> Option<Header> {
     })
 }
 
-/// A file is complete when its header describes the same samples, weights and dataset.
-fn is_complete(file: &Path, n: usize, weights_hash: &str, dataset: &str) -> bool {
+/// A file is complete when its header describes the same samples and weights.
+fn is_complete(file: &Path, n: usize, weights_hash: &str, data_hash: &str) -> bool {
     read_header(file).is_some_and(|h| {
         h.n == n
             && h.metadata.get("weights_hash").map(String::as_str) == Some(weights_hash)
-            && h.metadata.get("dataset").map(String::as_str) == Some(dataset)
+            && h.metadata.get("data_hash").map(String::as_str) == Some(data_hash)
     })
+}
+
+/// The manifest an earlier extraction wrote, if readable.
+fn read_manifest(path: &Path) -> Option<Manifest> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// The identity of the samples of an extraction: a 64-bit FNV-1a over the inputs' bits,
+/// the labels and the per-sample shape, word by word (stable across versions and platforms,
+/// and fast enough to run on every extraction).
+fn hash_samples(data: &Dataset) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |word: u64| {
+        h ^= word;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    data.shape.iter().for_each(|&s| mix(s as u64));
+    data.inputs.iter().for_each(|x| mix(u64::from(x.to_bits())));
+    data.labels.iter().for_each(|&l| mix(u64::from(l)));
+    format!("samples:{h:016x}")
 }
 
 /// Reduces a written layer into `OUT/features-reduced/` (this maps the whole layer file).
@@ -397,7 +447,7 @@ fn reduce_layer(
     section: &ReduceSection,
     device: &str,
     force: bool,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, usize)> {
     let (method, dim) = (section.method.as_str(), section.dim);
     let set = FeatureSet::open(file)?;
     let folder = out.join("features-reduced");
@@ -407,13 +457,19 @@ fn reduce_layer(
     })?;
     let target = folder.join(file.file_name().unwrap_or_default());
     let tag = format!("{method}:{dim}");
-    let current = FeatureSet::open(&target).is_ok_and(|r| {
+    let current = FeatureSet::open(&target).ok().filter(|r| {
+        let asked = r
+            .metadata()
+            .get("reduction_requested")
+            .or(r.metadata().get("reduction"));
         r.n_samples() == set.n_samples()
             && r.metadata().get("weights_hash") == set.metadata().get("weights_hash")
-            && (r.metadata().get("reduction") == Some(&tag) || r.n_features() <= dim)
+            && r.metadata().get("data_hash") == set.metadata().get("data_hash")
+            && (asked == Some(&tag)
+                || (r.n_features() <= dim && r.n_features() == set.n_features()))
     });
-    if current && !force {
-        return Ok(target);
+    if let (Some(current), false) = (current, force) {
+        return Ok((target, current.n_features()));
     }
     let method: Method = method.parse().map_err(|reason| Error::Config {
         path: PathBuf::from("<config>"),
@@ -428,11 +484,17 @@ fn reduce_layer(
         .method(method)
         .backend(backend)
         .check()?;
-    match reduce_set(&set, &params)? {
-        Reduced::Reduced(reduced, _) => reduced.write(&target)?,
-        Reduced::Unchanged => set.write(&target)?,
-    }
-    Ok(target)
+    let k = match reduce_set(&set, &params)? {
+        Reduced::Reduced(reduced, stats) => {
+            reduced.write(&target)?;
+            stats.k
+        }
+        Reduced::Unchanged => {
+            set.write(&target)?;
+            set.n_features()
+        }
+    };
+    Ok((target, k))
 }
 
 fn write_manifest(path: &Path, manifest: &Manifest) -> Result<()> {

@@ -11,7 +11,7 @@ use probe_train::batch;
 use crate::error::{Error, Result};
 
 /// Checks every layer name against the model's taps, before any work.
-pub(crate) fn check_layers(model: &Model, layers: &[String]) -> Result<()> {
+pub fn check_layers(model: &Model, layers: &[String]) -> Result<()> {
     let valid = model.tap_names();
     if let Some(bad) = layers.iter().find(|l| !valid.contains(l)) {
         return Err(Error::UnknownLayer {

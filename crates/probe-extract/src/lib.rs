@@ -6,18 +6,16 @@
 //! `OUT/features/manifest.json`. Rows are appended as batches finish, so memory does not grow
 //! with the dataset; files appear atomically, and complete ones are skipped on a rerun.
 //!
-//! [`features_in_memory`] returns chosen samples' layers as in-memory feature sets instead,
-//! and [`EpochProber`] uses it to probe layers of a model between training epochs.
+//! [`features_in_memory`] returns chosen samples' layers as in-memory feature sets instead
+//! (the pipeline's probes between training epochs use it).
 #![deny(missing_docs)]
 
 mod config;
 mod error;
 mod extract;
 mod forward;
-mod training;
 
 pub use config::{DatasetSection, ExtractConfig, ModelSection, ReduceSection};
 pub use error::{Error, Result};
 pub use extract::{extract, layer_file, LayerFailure, LayerOutput, Manifest};
-pub use forward::features_in_memory;
-pub use training::EpochProber;
+pub use forward::{check_layers, features_in_memory};

@@ -188,6 +188,14 @@ impl ValidReduceParams {
     pub fn tag(&self) -> String {
         format!("{}:{}", self.0.method, self.0.n_components)
     }
+    /// The same settings with K lowered to `max` when it is larger (an SVD of an n × d
+    /// matrix has at most min(n, d) components; a config written for 50,000 samples must
+    /// also run on a subset).
+    pub fn capped(&self, max: usize) -> ValidReduceParams {
+        let mut params = self.0.clone();
+        params.n_components = params.n_components.min(max.max(1));
+        ValidReduceParams(params)
+    }
 }
 
 #[cfg(test)]

@@ -19,8 +19,10 @@ pub struct Reduction {
     pub features: Vec<f32>,
     /// n.
     pub n: usize,
-    /// K.
+    /// K, as used: the K asked for, or min(n, d) when that is smaller.
     pub k: usize,
+    /// The K asked for.
+    pub requested: usize,
     /// σ₁ ≥ … ≥ σ_K.
     pub singular_values: Vec<f64>,
     /// Variance of the reduced features over the input's total variance.
@@ -56,6 +58,7 @@ pub fn reduce_rows_with_progress<S: RowSource + ?Sized>(
         features,
         n,
         k,
+        requested: params.n_components(),
     })
 }
 
@@ -71,7 +74,9 @@ pub enum Reduced {
 
 /// Reduces a feature set to K dimensions, keeping its labels and metadata and adding
 /// `reduction` (`tsvd:K`, `pca:K`) and `explained_variance_ratio`. A set with d ≤ K is left
-/// unchanged. The error names the file.
+/// unchanged; a set with fewer samples than K (n < K < d) is reduced to K = n components,
+/// recorded in `reduction` with the K asked for in `reduction_requested`. The error names
+/// the file.
 pub fn reduce_set(set: &FeatureSet, params: &ValidReduceParams) -> Result<Reduced> {
     reduce_set_with_progress(set, params, &|_, _| {})
 }
@@ -85,10 +90,15 @@ pub fn reduce_set_with_progress(
     if set.n_features() <= params.n_components() {
         return Ok(Reduced::Unchanged);
     }
-    let reduction =
-        reduce_rows_with_progress(set, params, progress).map_err(|e| name_file(set, e))?;
+    let capped = params.capped(set.n_samples().min(set.n_features()));
+    let mut reduction =
+        reduce_rows_with_progress(set, &capped, progress).map_err(|e| name_file(set, e))?;
+    reduction.requested = params.n_components();
     let mut metadata: BTreeMap<String, String> = set.metadata().clone();
     metadata.insert("reduction".into(), reduction.tag.clone());
+    if reduction.k < reduction.requested {
+        metadata.insert("reduction_requested".into(), params.tag());
+    }
     metadata.insert(
         "explained_variance_ratio".into(),
         format!("{}", reduction.explained_variance_ratio),
@@ -104,7 +114,6 @@ pub fn reduce_set_with_progress(
         .iter()
         .map(|&c| set.class_values()[c as usize])
         .collect();
-    let mut reduction = reduction;
     let features = std::mem::take(&mut reduction.features);
     let reduced = FeatureSet::from_f32(features, &[reduction.n, reduction.k], &labels, metadata)?;
     Ok(Reduced::Reduced(Box::new(reduced), reduction))

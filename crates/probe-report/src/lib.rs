@@ -1,8 +1,9 @@
 //! Results you can see for the Sparsity Probe: plots of alpha across layers (and runs and
 //! epochs), clustering metrics, 2-D embeddings, and one self-contained `report.html`.
 //!
-//! The crate reads nothing from the command line and prints nothing: [`RunReport`] is what
-//! one run has to show, [`plots`] turns runs into PNG and SVG figures, [`html`] lays them
+//! The crate reads nothing from the command line, prints nothing and reads no run folders
+//! (the pipeline loads `results.json` into a [`RunReport`]): [`RunReport`] is what one run
+//! has to show, [`plots`] turns runs into PNG and SVG figures, [`html`] lays them
 //! out in one page, [`clustering`] and [`embedding`] compute the per-layer extras.
 #![deny(missing_docs)]
 
@@ -11,13 +12,11 @@ pub mod embedding;
 mod error;
 mod extras;
 pub mod html;
-mod load;
 pub mod plots;
 mod results;
 
 pub use error::{Error, Result};
 pub use extras::{layer_extras, LayerExtras};
-pub use load::best_accuracy;
 pub use results::{Accuracy, EpochProbe, LayerEmbedding, LayerResult, RunReport};
 
 /// Draws every figure of `runs` into `out_dir` and writes `out_dir/report.html` with them;

@@ -7,8 +7,9 @@ use probe_data::Dataset;
 use probe_models::Model;
 use probe_report::{EpochProbe, LayerResult};
 
+use probe_extract::{check_layers, features_in_memory};
+
 use crate::error::{Error, Result};
-use crate::forward::{check_layers, features_in_memory};
 
 /// Probes layers of a model between epochs: the same seeded subsample of the training set
 /// every time, the model in eval mode, one forward pass for all layers, then the probe on
@@ -18,7 +19,7 @@ use crate::forward::{check_layers, features_in_memory};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use candle_core::Device;
 /// use probe_alpha::{AlphaParams, Probe};
-/// use probe_extract::EpochProber;
+/// use probe_pipeline::EpochProber;
 /// use probe_forest::{ForestParams, WaveletNorm};
 ///
 /// let env = probe_train::Env::builtin("synthetic")?;
@@ -61,15 +62,15 @@ impl EpochProber {
     ) -> Result<EpochProber> {
         check_layers(model, &layers)?;
         if layers.is_empty() {
-            return Err(Error::InvalidParameter {
-                name: "layers",
-                reason: "name at least one layer to probe".into(),
+            return Err(Error::Stage {
+                stage: "probe",
+                reason: "layers: name at least one layer to probe".into(),
             });
         }
         if max_samples < 2 {
-            return Err(Error::InvalidParameter {
-                name: "max_samples",
-                reason: format!("{max_samples}: the probe needs at least 2 samples"),
+            return Err(Error::Stage {
+                stage: "probe",
+                reason: format!("max_samples {max_samples}: the probe needs at least 2 samples"),
             });
         }
         let rows = train.subset_rows(max_samples, probe.forest().seed());
@@ -110,10 +111,10 @@ impl EpochProber {
         tree_done: &(dyn Fn() + Sync),
     ) -> Result<EpochProbe> {
         if train.len() != self.n_train {
-            return Err(Error::InvalidParameter {
-                name: "train",
+            return Err(Error::Stage {
+                stage: "probe",
                 reason: format!(
-                    "{} samples, but the prober drew its subsample from {}",
+                    "{} training samples, but the prober drew its subsample from {}",
                     train.len(),
                     self.n_train
                 ),

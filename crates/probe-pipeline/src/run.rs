@@ -1,0 +1,459 @@
+//! `probe run`: train (when asked and not done) → extract → (reduce) → alpha → report, each
+//! stage writing under the run's folder and skipped when its outputs are up to date.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use probe_alpha::{AlphaParams, Probe};
+use probe_extract::{extract, ExtractConfig, Manifest};
+use probe_forest::ForestParams;
+use probe_report::RunReport;
+use probe_train::{OptimizerConfig, TrainParams};
+
+use crate::config::{RunConfig, TrainSection};
+use crate::error::{Error, Result};
+use crate::observer::{Cancel, Observer};
+use crate::results::{best_accuracy, load_run, Failure, Results};
+use crate::score::{score_files, Extras, Scoring};
+use crate::train::{checkpoint_epoch, TrainJob, TrainProbe, TrainSettings};
+
+/// The stages of a run, in order.
+pub const STAGES: [&str; 4] = ["train", "extract", "alpha", "report"];
+
+/// Stages to redo even when their outputs are up to date.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Force {
+    /// Train from scratch.
+    pub train: bool,
+    /// Rewrite every layer file.
+    pub extract: bool,
+    /// Score again.
+    pub alpha: bool,
+    /// Draw the report again.
+    pub report: bool,
+}
+
+impl Force {
+    /// Every stage.
+    pub fn all() -> Force {
+        Force {
+            train: true,
+            extract: true,
+            alpha: true,
+            report: true,
+        }
+    }
+
+    /// Adds a stage by name (`train`, `extract`, `alpha`, `report` or `all`).
+    pub fn add(&mut self, stage: &str) -> Result<()> {
+        match stage {
+            "train" => self.train = true,
+            "extract" => self.extract = true,
+            "alpha" => self.alpha = true,
+            "report" => self.report = true,
+            "all" => *self = Force::all(),
+            other => {
+                return Err(Error::Stage {
+                    stage: "run",
+                    reason: format!(
+                        "`{other}` is not a stage; the stages are train, extract, alpha, \
+                         report (or all)"
+                    ),
+                })
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutcome {
+    /// The run's folder.
+    pub dir: PathBuf,
+    /// The results the alpha stage wrote (`None` when it was up to date and skipped).
+    pub results: Option<Results>,
+    /// `report.html`, when drawn in this run.
+    pub report: Option<PathBuf>,
+    /// Layers that failed in extraction or scoring, as last recorded (a skipped stage still
+    /// counts the failures it recorded before).
+    pub failures: usize,
+}
+
+/// A checked run config, ready to run stage by stage.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    config: RunConfig,
+    scoring: Scoring,
+    extract: ExtractConfig,
+    dir: PathBuf,
+}
+
+impl Pipeline {
+    /// Checks everything that can be checked before the first stage: the probe's settings,
+    /// the extras, the extraction settings and the layer names.
+    pub fn new(config: RunConfig) -> Result<Pipeline> {
+        let p = &config.probe;
+        let probe = Probe::new(
+            ForestParams::default()
+                .n_trees(p.trees)
+                .max_depth(p.depth)
+                .max_features(p.max_features)
+                .splitter(p.splitter)
+                .seed(p.seed),
+            AlphaParams::default().epsilon(p.epsilon),
+            p.norm,
+        )
+        .map_err(|e| config.invalid("probe", e.to_string()))?;
+        let extras = Extras::new(p.clustering, p.embedding, p.embedding_points, p.seed)
+            .map_err(|e| config.invalid("probe", e.to_string()))?;
+        let dir = config.run_dir();
+        let weights = match &config.model.weights {
+            Some(w) => w.clone(),
+            None => dir
+                .join("checkpoint/best.safetensors")
+                .display()
+                .to_string(),
+        };
+        let extract = ExtractConfig {
+            model: probe_extract::ModelSection {
+                env: config.model.env.clone(),
+                arch: config.model.arch.map(|a| a.to_string()),
+                weights,
+                seed: config.model.seed,
+            },
+            dataset: probe_extract::DatasetSection {
+                data: config.dataset.data.clone(),
+                split: config.dataset.split.to_string(),
+                limit: config.dataset.limit,
+                seed: config.dataset.seed,
+            },
+            layers: config.layers.clone(),
+            batch_size: config.batch_size,
+            device: config.device.to_string(),
+            out: dir.clone(),
+            reduce: config
+                .reduce
+                .as_ref()
+                .map(|r| probe_extract::ReduceSection {
+                    method: r.method.to_string(),
+                    dim: r.dim,
+                }),
+        };
+        extract.check(&config.source)?;
+        check_layers(&config)?;
+        Ok(Pipeline {
+            scoring: Scoring {
+                probe,
+                reduce: None,
+                extras,
+            },
+            config,
+            extract,
+            dir,
+        })
+    }
+
+    /// The run's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The checked config.
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    /// Runs every stage in order, under an exclusive lock on the run's folder (a second
+    /// run of the same folder fails at once, saying who holds it). Temporary files that an
+    /// interrupted run left behind are removed first.
+    pub fn run(
+        &self,
+        force: Force,
+        observer: &dyn Observer,
+        cancel: &Cancel,
+    ) -> Result<RunOutcome> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| Error::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let holder = format!("probe run {}", self.config.source.display());
+        let _lock = (); // MERGE: probe_data::RunLock::acquire(&self.dir, &holder)?;
+        let _ = &holder;
+        for sub in ["", "features", "features-reduced", "checkpoint"] {
+            let folder = self.dir.join(sub);
+            if folder.is_dir() {
+                for stale in Vec::<PathBuf>::new() {
+                    // MERGE: probe_data::remove_stale_temporaries(&folder)? {
+                    observer.message(&format!(
+                        "removed {}, left by an interrupted run",
+                        stale.display()
+                    ));
+                }
+            }
+        }
+        if let Some(train) = &self.config.train {
+            self.train(train, force.train, observer, cancel)?;
+        }
+        cancel.check()?;
+        let manifest = self.extract(force.extract, observer)?;
+        cancel.check()?;
+        let results = self.alpha(&manifest, force.alpha, observer, cancel)?;
+        let report = self.report(force.report, observer)?;
+        let recorded = Results::load(&self.dir.join("results.json"))
+            .map(|r| r.failures.len())
+            .unwrap_or(0);
+        Ok(RunOutcome {
+            dir: self.dir.clone(),
+            results,
+            report,
+            failures: manifest.failures.len().max(recorded),
+        })
+    }
+
+    /// The training job of the config's `[train]`.
+    fn train_job(&self, train: &TrainSection) -> TrainJob {
+        let optimizer = if train.sgd {
+            OptimizerConfig::Sgd {
+                lr: train.lr,
+                momentum: train.momentum,
+                weight_decay: train.weight_decay,
+            }
+        } else {
+            OptimizerConfig::Adam {
+                lr: train.lr,
+                weight_decay: train.weight_decay,
+            }
+        };
+        TrainJob {
+            env: self.config.model.env.clone(),
+            data: self.config.dataset.data.clone(),
+            arch: self.config.model.arch.map(|a| a.to_string()),
+            params: TrainParams {
+                epochs: train.epochs,
+                batch_size: train.batch_size,
+                optimizer,
+                seed: train.seed,
+            },
+            label_noise: train.label_noise,
+            val_split: train.val_split,
+            limit: None,
+            out: self.dir.clone(),
+            save_every: train.save_every,
+            resume: None,
+            overwrite: true,
+            device: self.config.device,
+            probe: train.probe_every.map(|every| TrainProbe {
+                probe: self.scoring.probe.clone(),
+                layers: self.config.layers.clone(),
+                every,
+                samples: train.probe_samples,
+            }),
+        }
+    }
+
+    /// Trains when the checkpoint is missing, shorter than asked, or trained under other
+    /// settings (then from scratch); resumes a shorter one trained under these settings.
+    pub fn train(
+        &self,
+        train: &TrainSection,
+        force: bool,
+        observer: &dyn Observer,
+        cancel: &Cancel,
+    ) -> Result<()> {
+        let mut job = self.train_job(train);
+        let done = checkpoint_epoch(&self.dir);
+        let reusable = match (done, TrainSettings::read(&self.dir)) {
+            (None, _) => None,
+            (Some(_), None) => {
+                observer.message(&format!(
+                    "train: the checkpoint in {} has no record of its settings; training \
+                     again from scratch",
+                    self.dir.display()
+                ));
+                None
+            }
+            (Some(epoch), Some(old)) => match job.settings()?.changed_from(&old) {
+                Some(what) => {
+                    observer.message(&format!(
+                        "train: [train] {what} changed since the checkpoint was trained; \
+                         training again from scratch"
+                    ));
+                    None
+                }
+                None => Some(epoch),
+            },
+        };
+        if let (Some(epoch), false) = (reusable, force) {
+            if epoch >= train.epochs {
+                observer.message(&format!(
+                    "train: {} has {epoch} epochs; skipped",
+                    self.dir.join("checkpoint/last.safetensors").display()
+                ));
+                return Ok(());
+            }
+            job.resume = Some(self.dir.join("checkpoint/last.safetensors"));
+        }
+        job.run(observer, cancel)?;
+        Ok(())
+    }
+
+    /// Extracts every layer (complete files of the same weights and samples are kept) and
+    /// reduces them when the config asks.
+    pub fn extract(&self, force: bool, observer: &dyn Observer) -> Result<Manifest> {
+        observer.start("extract", "samples", 0);
+        let manifest = extract(&self.extract, force, &mut |done, total| {
+            observer.progress(done as u64, total as u64)
+        });
+        observer.finish();
+        let manifest = manifest?;
+        let kept = manifest.layers.iter().filter(|l| l.skipped).count();
+        observer.message(&format!(
+            "extract: {} layers of {} samples ({kept} kept as they were)",
+            manifest.layers.len(),
+            manifest.n,
+        ));
+        if let Some(r) = &self.config.reduce {
+            for l in &manifest.layers {
+                if let Some(k) = l.reduced_to.filter(|&k| k < r.dim && k < l.width) {
+                    observer.message(&format!(
+                        "reduce: {} has {} samples, so it was reduced to K = {k} instead of {}",
+                        l.layer, manifest.n, r.dim
+                    ));
+                }
+            }
+        }
+        for f in &manifest.failures {
+            observer.warning(&format!("extract: layer {}: {}", f.layer, f.error));
+        }
+        Ok(manifest)
+    }
+
+    /// Scores every layer unless `results.json` is newer than every layer file and the
+    /// config. Returns the results written, or `None` when up to date. When no layer could be
+    /// scored, an earlier `results.json` is kept and the stage fails.
+    pub fn alpha(
+        &self,
+        manifest: &Manifest,
+        force: bool,
+        observer: &dyn Observer,
+        cancel: &Cancel,
+    ) -> Result<Option<Results>> {
+        let path = self.dir.join("results.json");
+        let inputs: Vec<PathBuf> = manifest
+            .layers
+            .iter()
+            .map(|l| l.reduced.clone().unwrap_or_else(|| l.file.clone()))
+            .collect();
+        let newest_input = inputs
+            .iter()
+            .chain(std::iter::once(&self.config.source))
+            .filter_map(|p| modified(p))
+            .max();
+        let up_to_date = modified(&path)
+            .zip(newest_input)
+            .is_some_and(|(r, i)| r >= i)
+            && manifest.failures.is_empty();
+        if up_to_date && !force {
+            observer.message(&format!(
+                "alpha: {} is up to date; nothing to do",
+                path.display()
+            ));
+            return Ok(None);
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .build()
+            .map_err(|e| Error::Stage {
+                stage: "alpha",
+                reason: format!("cannot start the worker threads: {e}"),
+            })?;
+        let scored = pool.install(|| score_files(&self.scoring, &inputs, observer, cancel))?;
+        if scored.layers.is_empty() && path.exists() {
+            return Err(Error::Stage {
+                stage: "alpha",
+                reason: format!(
+                    "no layer could be scored; {} was left as it was",
+                    path.display()
+                ),
+            });
+        }
+        let mut results = scored.into_results(
+            "probe run",
+            self.scoring.settings(pool.current_num_threads()),
+        );
+        let extraction_failures = manifest.failures.iter().map(|f| Failure {
+            file: f.layer.clone(),
+            error: f.error.clone(),
+        });
+        results.failures.splice(0..0, extraction_failures);
+        results.accuracy = best_accuracy(&self.dir.join("metrics.jsonl"))?;
+        results.save(&path)?;
+        Ok(Some(results))
+    }
+
+    /// Draws the report unless `report.html` is newer than what it shows.
+    pub fn report(&self, force: bool, observer: &dyn Observer) -> Result<Option<PathBuf>> {
+        let page = self.dir.join("report.html");
+        let newest_shown = [self.dir.join("results.json"), self.dir.join("probes.jsonl")]
+            .iter()
+            .filter_map(|p| modified(p))
+            .max();
+        let current = modified(&page)
+            .zip(newest_shown)
+            .is_some_and(|(r, i)| r >= i);
+        if current && !force {
+            observer.message(&format!(
+                "report: {} is up to date; nothing to do",
+                page.display()
+            ));
+            return Ok(None);
+        }
+        let run = load_run(&self.dir)?;
+        let page = write_report(&[run], &self.dir)?;
+        observer.message(&format!(
+            "report: {} (open it in a browser; figures beside it)",
+            page.display()
+        ));
+        Ok(Some(page))
+    }
+}
+
+/// Writes the figures and `report.html` of `runs` into `out`; returns the page.
+pub fn write_report(runs: &[RunReport], out: &Path) -> Result<PathBuf> {
+    let refs: Vec<&RunReport> = runs.iter().collect();
+    let (page, _) = probe_report::write_report_folder(&refs, out)?;
+    Ok(page)
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Unknown layers are found before training: tap names do not depend on the weights or the
+/// number of classes, so a throw-away model on the CPU lists them.
+fn check_layers(config: &RunConfig) -> Result<()> {
+    use probe_models::Tapped;
+    let Some(layers) = &config.layers else {
+        return Ok(());
+    };
+    let env = probe_train::Env::resolve(&config.model.env)?;
+    let arch = config
+        .model
+        .arch
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| env.model.clone());
+    let model_config = env.model_config(&arch, 10);
+    let (model, _) =
+        probe_models::Model::fresh(&arch, &model_config, &candle_core::Device::Cpu, Some(0))?;
+    let valid = model.tap_names();
+    if let Some(bad) = layers.iter().find(|l| !valid.contains(l)) {
+        return Err(config.invalid(
+            "layers",
+            format!(
+                "unknown layer `{bad}` for model `{arch}`; valid layers: {}",
+                valid.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}

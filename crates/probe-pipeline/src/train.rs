@@ -1,0 +1,448 @@
+//! Training a network of an environment, with its settings kept beside the checkpoints and
+//! checked on every resume, and optional probes of chosen layers between epochs
+//! (`probes.jsonl`).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use probe_alpha::Probe;
+use probe_data::Dataset;
+use probe_models::Model;
+use probe_train::{
+    append_json_line, keep_epochs_up_to, train_run, Env, EpochReport, ObserverError,
+    OptimizerConfig, RunSpec, TrainParams,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Device;
+use crate::error::{Error, Result};
+use crate::observer::{Cancel, Observer};
+use crate::prober::EpochProber;
+
+/// What a checkpoint depends on besides its number of epochs, kept in
+/// `OUT/train-settings.json` from the start of training: a resume under other settings
+/// would mix two trainings in one checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    /// Environment.
+    pub env: String,
+    /// Architecture.
+    pub arch: String,
+    /// Dataset folder, when not the environment's.
+    pub data: Option<PathBuf>,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// SGD (else Adam).
+    pub sgd: bool,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// L2 weight decay.
+    pub weight_decay: f64,
+    /// Seed of weights, split, noise and shuffling.
+    pub seed: u64,
+    /// Share of noisy labels.
+    pub label_noise: f64,
+    /// Validation share.
+    pub val_split: f64,
+    /// Training samples used, when limited.
+    pub limit: Option<usize>,
+}
+
+impl TrainSettings {
+    /// The first setting that differs from those recorded, as `name (old → new)`. A setting
+    /// the record does not have (written by an earlier version) is not compared.
+    pub fn changed_from(&self, recorded: &serde_json::Value) -> Option<String> {
+        let new = serde_json::to_value(self).ok()?;
+        new.as_object()?.iter().find_map(|(name, value)| {
+            let before = recorded.get(name)?;
+            (before != value).then(|| format!("{name} ({before} → {value})"))
+        })
+    }
+
+    /// The settings recorded in a run folder, if any (unreadable counts as none).
+    pub fn read(out: &Path) -> Option<serde_json::Value> {
+        let bytes = std::fs::read(out.join(SETTINGS_FILE)).ok()?;
+        serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .filter(|v| v.is_object())
+    }
+
+    fn write(&self, out: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        Ok(probe_data::write_atomic(out.join(SETTINGS_FILE), &json)?)
+    }
+}
+
+/// The file beside the checkpoints that records how they were trained.
+pub const SETTINGS_FILE: &str = "train-settings.json";
+
+/// Probing during training: which layers, how often, on how many samples.
+#[derive(Debug, Clone)]
+pub struct TrainProbe {
+    /// The forest and estimator.
+    pub probe: Probe,
+    /// Layers to probe (default: the environment's).
+    pub layers: Option<Vec<String>>,
+    /// Every this many epochs, and after the last.
+    pub every: usize,
+    /// Training samples probed (a seeded subset, the same every time).
+    pub samples: usize,
+}
+
+/// A training run, as `probe-train` and `probe run` ask for it.
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    /// Environment name or file.
+    pub env: String,
+    /// Dataset folder (default: the environment's, or a download).
+    pub data: Option<PathBuf>,
+    /// Architecture (default: the environment's).
+    pub arch: Option<String>,
+    /// Epochs, batch, optimiser, seed.
+    pub params: TrainParams,
+    /// Share of noisy labels.
+    pub label_noise: f64,
+    /// Validation share, in (0, 1).
+    pub val_split: f64,
+    /// At most this many training samples (seeded).
+    pub limit: Option<usize>,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Keep `epoch-NNN` checkpoints every this many epochs.
+    pub save_every: Option<usize>,
+    /// Continue from this checkpoint (normally `out/checkpoint/last.safetensors`); the
+    /// settings recorded in `out` must be these.
+    pub resume: Option<PathBuf>,
+    /// Start over even when `out` holds a checkpoint.
+    pub overwrite: bool,
+    /// Where the model trains.
+    pub device: Device,
+    /// Probing between epochs.
+    pub probe: Option<TrainProbe>,
+}
+
+/// What training did.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// The epochs of this invocation.
+    pub reports: Vec<EpochReport>,
+    /// The epoch it resumed after (0 for a fresh start).
+    pub resumed_from: usize,
+    /// `checkpoint/best.safetensors`.
+    pub best: PathBuf,
+}
+
+/// The epoch a run folder's `checkpoint/last.safetensors` reached, if it has one.
+pub fn checkpoint_epoch(out: &Path) -> Option<usize> {
+    probe_models::read_safetensors_metadata(&out.join("checkpoint/last.safetensors"))
+        .ok()
+        .and_then(|m| m.get("epoch")?.parse().ok())
+}
+
+impl TrainJob {
+    /// The architecture this job trains.
+    fn resolved(&self) -> Result<(Env, String)> {
+        let env = Env::resolve(&self.env)?;
+        let arch = self.arch.clone().unwrap_or_else(|| env.model.clone());
+        arch.parse::<probe_models::Arch>()?;
+        Ok((env, arch))
+    }
+
+    /// The settings this job records beside its checkpoints.
+    pub fn settings(&self) -> Result<TrainSettings> {
+        let (env, arch) = self.resolved()?;
+        Ok(TrainSettings {
+            env: env.name,
+            arch,
+            data: self.data.clone(),
+            batch_size: self.params.batch_size,
+            lr: self.params.optimizer.lr(),
+            sgd: matches!(self.params.optimizer, OptimizerConfig::Sgd { .. }),
+            momentum: match self.params.optimizer {
+                OptimizerConfig::Sgd { momentum, .. } => momentum,
+                OptimizerConfig::Adam { .. } => 0.0,
+            },
+            weight_decay: match self.params.optimizer {
+                OptimizerConfig::Sgd { weight_decay, .. }
+                | OptimizerConfig::Adam { weight_decay, .. } => weight_decay,
+            },
+            seed: self.params.seed,
+            label_noise: self.label_noise,
+            val_split: self.val_split,
+            limit: self.limit,
+        })
+    }
+
+    /// Checks every setting before any data is read.
+    pub fn check(&self) -> Result<()> {
+        self.params.check()?;
+        let invalid = |name: &'static str, reason: String| Error::Invalid { name, reason };
+        if !(0.0..=1.0).contains(&self.label_noise) {
+            return Err(invalid(
+                "label_noise",
+                format!("{}: must be in [0, 1]", self.label_noise),
+            ));
+        }
+        if !(self.val_split > 0.0 && self.val_split < 1.0) {
+            return Err(invalid(
+                "val_split",
+                format!(
+                    "{}: must be in (0, 1); the validation share picks the best checkpoint",
+                    self.val_split
+                ),
+            ));
+        }
+        if let Some(limit) = self.limit {
+            if limit < 2 {
+                return Err(invalid(
+                    "limit",
+                    format!("{limit}: training needs at least 2 samples"),
+                ));
+            }
+        }
+        if self.save_every == Some(0) {
+            return Err(invalid("save_every", "0: must be at least 1".into()));
+        }
+        if let Some(p) = &self.probe {
+            if p.every == 0 {
+                return Err(invalid("probe_every", "0: must be at least 1".into()));
+            }
+            if p.samples < 2 {
+                return Err(invalid(
+                    "probe_samples",
+                    format!("{}: the probe needs at least 2 samples", p.samples),
+                ));
+            }
+        }
+        self.resolved()?;
+        Ok(())
+    }
+
+    /// Trains: from scratch, or from the checkpoint in `out` when `resume` (whose recorded
+    /// settings must equal this job's). A folder that already holds a checkpoint is not
+    /// started over unless `overwrite`. A stop request ends training after the current batch
+    /// with [`Error::Cancelled`]; the last complete epoch stays checkpointed.
+    pub fn run(&self, observer: &dyn Observer, cancel: &Cancel) -> Result<Trained> {
+        self.check()?;
+        let (env, arch) = self.resolved()?;
+        let settings = self.settings()?;
+        let last = self.out.join("checkpoint/last.safetensors");
+        let done = checkpoint_epoch(&self.out);
+        if let Some(from) = &self.resume {
+            let Some(epoch) = probe_models::read_safetensors_metadata(from)
+                .ok()
+                .and_then(|m| m.get("epoch")?.parse::<usize>().ok())
+            else {
+                return Err(Error::Stage {
+                    stage: "train",
+                    reason: format!("cannot resume: {} is not a checkpoint", from.display()),
+                });
+            };
+            match TrainSettings::read(&self.out) {
+                Some(old) => {
+                    if let Some(what) = settings.changed_from(&old) {
+                        return Err(Error::Stage {
+                            stage: "train",
+                            reason: format!(
+                                "cannot resume the checkpoint of epoch {epoch} in {}: {what} \
+                                 changed since it was trained",
+                                self.out.display()
+                            ),
+                        });
+                    }
+                }
+                None => settings.write(&self.out)?,
+            }
+        } else if let (Some(epoch), false) = (done, self.overwrite) {
+            return Err(Error::ExistingCheckpoint { path: last, epoch });
+        }
+        let device = probe_train::device(&self.device.to_string())?;
+        let data = env.load(self.data.as_deref(), self.val_split, self.params.seed)?;
+        let train = match self.limit {
+            Some(limit) => data.train.subset(limit, self.params.seed)?,
+            None => data.train,
+        };
+        if train.is_empty() || data.val.is_empty() {
+            return Err(Error::Stage {
+                stage: "train",
+                reason: format!(
+                    "{} training and {} validation samples: both need at least one (check \
+                     the limit and the validation share)",
+                    train.len(),
+                    data.val.len()
+                ),
+            });
+        }
+        let model_config = env.model_config(&arch, train.n_classes);
+        let (model, varmap) = Model::fresh(&arch, &model_config, &device, Some(self.params.seed))?;
+        let probing = match &self.probe {
+            Some(p) => {
+                let layers = p.layers.clone().unwrap_or_else(|| env.probe_layers.clone());
+                let prober = EpochProber::new(
+                    p.probe.clone(),
+                    &model,
+                    layers,
+                    &train,
+                    p.samples,
+                    device.clone(),
+                )?;
+                Some(Probing {
+                    prober,
+                    every: p.every,
+                    epochs: self.params.epochs,
+                    log: self.out.join("probes.jsonl"),
+                    trimmed: false,
+                })
+            }
+            None => None,
+        };
+        std::fs::create_dir_all(&self.out).map_err(|source| Error::Io {
+            path: self.out.clone(),
+            source,
+        })?;
+        if self.resume.is_none() {
+            // Recorded before the first checkpoint exists, so that no checkpoint is ever
+            // without its settings.
+            settings.write(&self.out)?;
+        }
+        let spec = RunSpec {
+            env: env.name.clone(),
+            arch: arch.clone(),
+            model_config,
+            params: self.params.clone(),
+            label_noise: self.label_noise,
+            save_every: self.save_every,
+            out_dir: self.out.clone(),
+            resume: self.resume.clone(),
+        };
+        observer.message(&format!(
+            "{} / {arch}: {} train, {} validation{} samples; writing {}",
+            env.name,
+            train.len(),
+            data.val.len(),
+            data.test
+                .as_ref()
+                .map(|t| format!(", {} test", t.len()))
+                .unwrap_or_default(),
+            self.out.display()
+        ));
+        let mut relay = Relay { observer, probing };
+        let summary = train_run(
+            &spec,
+            model,
+            varmap,
+            &train,
+            &data.val,
+            data.test.as_ref(),
+            &device,
+            &mut relay,
+            cancel.flag(),
+        )?;
+        if summary.interrupted {
+            observer.message(&format!(
+                "stopped; the last complete epoch is in {}",
+                last.display()
+            ));
+            return Err(Error::Cancelled);
+        }
+        Ok(Trained {
+            reports: summary.reports,
+            resumed_from: summary.resumed_from,
+            best: summary.best,
+        })
+    }
+}
+
+/// Passes training's events to the pipeline's observer and probes between epochs.
+struct Relay<'a> {
+    observer: &'a dyn Observer,
+    probing: Option<Probing>,
+}
+
+impl probe_train::Observer for Relay<'_> {
+    fn epoch_start(&mut self, epoch: usize, epochs: usize, batches: usize) {
+        self.observer.start(
+            &format!("epoch {epoch}/{epochs}"),
+            "batches",
+            batches as u64,
+        );
+    }
+
+    fn batch(&mut self, done: usize, total: usize) {
+        self.observer.progress(done as u64, total as u64);
+    }
+
+    fn epoch_end(&mut self, report: &EpochReport) {
+        self.observer.finish();
+        self.observer.epoch(report);
+    }
+
+    fn epoch_model(
+        &mut self,
+        report: &EpochReport,
+        model: &Model,
+        train: &Dataset,
+    ) -> std::result::Result<(), ObserverError> {
+        match self.probing.as_mut() {
+            Some(probing) => probing
+                .after_epoch(report, model, train, self.observer)
+                .map_err(|e| e.to_string().into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Probing between epochs: the prober and its log.
+struct Probing {
+    prober: EpochProber,
+    every: usize,
+    epochs: usize,
+    /// `OUT/probes.jsonl`.
+    log: PathBuf,
+    /// Whether lines of epochs this invocation redoes have been dropped from the log.
+    trimmed: bool,
+}
+
+impl Probing {
+    /// Probes after epochs `every`, `2·every`, … and the last, appending to the log.
+    fn after_epoch(
+        &mut self,
+        report: &EpochReport,
+        model: &Model,
+        train: &Dataset,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        let epoch = report.epoch;
+        if !self.trimmed {
+            keep_epochs_up_to(&self.log, epoch - 1)?;
+            self.trimmed = true;
+        }
+        if epoch % self.every != 0 && epoch != self.epochs {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let trees = self.prober.layers().len() * self.prober.probe().forest().n_trees();
+        observer.start(&format!("probe epoch {epoch}"), "trees", trees as u64);
+        let probed = self
+            .prober
+            .run(model, train, epoch, Some(report.val_accuracy), &|| {
+                observer.step()
+            });
+        observer.finish();
+        let probed = probed?;
+        append_json_line(&self.log, &probed)?;
+        let alphas: Vec<String> = probed
+            .layers
+            .iter()
+            .map(|l| format!("{} {:.2}", l.record.layer, l.record.alpha))
+            .collect();
+        observer.message(&format!(
+            "probe epoch {epoch}: {}  ({:.1}s)",
+            alphas.join("  "),
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(())
+    }
+}
