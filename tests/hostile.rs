@@ -143,7 +143,7 @@ fn a_killed_training_is_not_resumed_under_other_settings() {
     let c = config(
         dir.path(),
         "kill",
-        "epochs = 2\nlr = 0.5\nlabel_noise = 0.4",
+        "epochs = 2\nlr = 0.002\nlabel_noise = 0.4",
         "",
     );
     let o = run_in(dir.path(), "probe", &["run", c.to_str().unwrap(), "-q"]);
