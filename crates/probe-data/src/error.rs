@@ -469,6 +469,41 @@ pub enum Error {
         /// What is wrong, as one line (with the row where there is one).
         detail: String,
     },
+    /// The path is not a regular file (a FIFO, device, socket or folder): opening it could
+    /// block forever (a FIFO) or read an endless stream, so it is refused before opening.
+    #[error(
+        "{}: is {kind}, not a regular file; pass the path of a .safetensors file",
+        .path.display()
+    )]
+    NotRegularFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead, with its article (`a FIFO (named pipe)`, `a folder`).
+        kind: &'static str,
+    },
+    /// The file's length is not what its header describes: it was cut short (or grown)
+    /// after it was written, e.g. by a copy that did not finish or a truncation.
+    #[error(
+        "{}: the file is {actual} bytes but its header describes {expected}; it was cut \
+         short or changed after writing, so re-create it",
+        .path.display()
+    )]
+    SizeMismatch {
+        /// The file that was read.
+        path: PathBuf,
+        /// 8 + header length + end of the last tensor's data.
+        expected: u64,
+        /// The file's length.
+        actual: u64,
+    },
+    /// A run folder is locked by another process (see [`RunLock`](crate::RunLock)).
+    #[error("{} is in use by {holder}", .dir.display())]
+    RunInUse {
+        /// The run folder.
+        dir: PathBuf,
+        /// Who holds it, as its lock file says.
+        holder: crate::lock::LockHolder,
+    },
 }
 
 /// Result of this crate.

@@ -70,7 +70,14 @@ impl fmt::Display for FeatureDtype {
 /// Where the feature values live.
 enum Storage {
     /// Little-endian values of `dtype` at `map[start..start + n * d * size]`, decoded on read.
-    Mapped { map: Mmap, start: usize },
+    /// `file` is the mapped file, kept to check before each read that it still has its
+    /// `len` bytes: reading a mapped page that a truncation removed kills the process.
+    Mapped {
+        map: Mmap,
+        start: usize,
+        file: File,
+        len: u64,
+    },
     /// Row-major values built in memory.
     Owned(Vec<f32>),
 }
@@ -120,21 +127,30 @@ impl FeatureSet {
             path: path.to_path_buf(),
             detail: one_line(&detail),
         };
-        let file = File::open(path).map_err(|source| Error::Read {
+        // Refused before opening: opening a FIFO waits for a writer, possibly forever.
+        let info = std::fs::metadata(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
         })?;
+        if let Some(kind) = not_regular(&info.file_type()) {
+            return Err(Error::NotRegularFile {
+                path: path.to_path_buf(),
+                kind,
+            });
+        }
+        let file = open_nonblocking(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // Checked again on the open file: the path may have been replaced since.
         let info = file.metadata().map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        if !info.is_file() {
-            return Err(Error::Read {
+        if let Some(kind) = not_regular(&info.file_type()) {
+            return Err(Error::NotRegularFile {
                 path: path.to_path_buf(),
-                source: io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "not a regular file; pass the path of a .safetensors file",
-                ),
+                kind,
             });
         }
         let len = info.len();
@@ -143,13 +159,24 @@ impl FeatureSet {
                 "file is {len} bytes, shorter than the 8-byte header length"
             )));
         }
-        // SAFETY: the map is only read. As with every memory-mapped reader, a file that another
-        // process truncates while it is open can fault; feature files are written once
-        // (atomically, by rename) and not modified in place.
+        // SAFETY: the map is only read. A file that another process truncates while it is
+        // mapped makes reads past its new end fault (SIGBUS); the length is checked against
+        // the header here and again before every read (see `Storage::Mapped`), which leaves
+        // only a truncation racing a read itself. Feature files are written once, atomically
+        // by rename, and not modified in place.
         let map = unsafe { Mmap::map(&file) }.map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
         })?;
+        let expected = declared_length(&map).map_err(&corrupt)?;
+        check_length(path, &file, expected)?;
+        if map.len() as u64 != expected {
+            return Err(Error::SizeMismatch {
+                path: path.to_path_buf(),
+                expected,
+                actual: map.len() as u64,
+            });
+        }
         let (header_len, meta) =
             SafeTensors::read_metadata(&map).map_err(|e| corrupt(e.to_string()))?;
         let data_start = 8usize
@@ -202,6 +229,8 @@ impl FeatureSet {
                 "`labels` byte size does not match its shape".into(),
             ));
         }
+        // The features are read in full below: the last cheap moment to catch a truncation.
+        check_length(path, &file, expected)?;
         let raw = decode_labels(linfo.dtype, lbytes);
         let (labels, class_values) = dense_labels(&name, &raw)?;
         let (count, first) = scan_non_finite(dtype, fbytes);
@@ -222,7 +251,12 @@ impl FeatureSet {
         let (original_shape, shape_known) = resolve_original_shape(&finfo.shape, d, &metadata);
         Ok(FeatureSet {
             path: Some(name),
-            storage: Storage::Mapped { map, start: fstart },
+            storage: Storage::Mapped {
+                map,
+                start: fstart,
+                file,
+                len: expected,
+            },
             dtype,
             n,
             d,
@@ -353,7 +387,10 @@ impl FeatureSet {
                     *o = f64::from(v);
                 }
             }
-            Storage::Mapped { map, start: base } => {
+            Storage::Mapped {
+                map, start: base, ..
+            } => {
+                self.assert_not_shrunk();
                 let size = self.dtype.size();
                 let from = base + first * size;
                 decode_features(self.dtype, &map[from..from + len * size], out);
@@ -367,9 +404,10 @@ impl FeatureSet {
     pub fn as_f32_slice(&self) -> Option<&[f32]> {
         match &self.storage {
             Storage::Owned(values) => Some(values),
-            Storage::Mapped { map, start }
+            Storage::Mapped { map, start, .. }
                 if self.dtype == FeatureDtype::F32 && cfg!(target_endian = "little") =>
             {
+                self.assert_not_shrunk();
                 bytemuck::try_cast_slice(&map[*start..*start + self.n * self.d * 4]).ok()
             }
             Storage::Mapped { .. } => None,
@@ -396,7 +434,10 @@ impl FeatureSet {
         let len = out.len();
         match &self.storage {
             Storage::Owned(values) => out.copy_from_slice(&values[first..first + len]),
-            Storage::Mapped { map, start: base } if self.dtype == FeatureDtype::F32 => {
+            Storage::Mapped {
+                map, start: base, ..
+            } if self.dtype == FeatureDtype::F32 => {
+                self.assert_not_shrunk();
                 let from = base + first * 4;
                 for (o, c) in out
                     .iter_mut()
@@ -428,7 +469,8 @@ impl FeatureSet {
             .collect();
         let features = match &self.storage {
             Storage::Owned(values) => FeatureBytes::F32(values),
-            Storage::Mapped { map, start } if self.dtype == FeatureDtype::F32 => {
+            Storage::Mapped { map, start, .. } if self.dtype == FeatureDtype::F32 => {
+                self.assert_not_shrunk();
                 FeatureBytes::F32Le(&map[*start..*start + self.n * self.d * 4])
             }
             Storage::Mapped { .. } => FeatureBytes::Set(self),
@@ -444,6 +486,112 @@ impl FeatureSet {
             shape,
         )
     }
+
+    /// Panics with a clear message when the mapped file lost bytes since it was opened,
+    /// instead of letting the read that follows die of SIGBUS. One `fstat` per call.
+    fn assert_not_shrunk(&self) {
+        if let Storage::Mapped { file, len, .. } = &self.storage {
+            let path = self.path.as_deref().unwrap_or(Path::new(IN_MEMORY));
+            if let Err(e) = check_length(path, file, *len) {
+                panic!("{e}");
+            }
+        }
+    }
+}
+
+/// What a file type is, when it is not a regular file (`None` for a regular file).
+fn not_regular(t: &std::fs::FileType) -> Option<&'static str> {
+    if t.is_file() {
+        return None;
+    }
+    if t.is_dir() {
+        return Some("a folder");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if t.is_socket() {
+            return Some("a socket");
+        }
+        if t.is_block_device() {
+            return Some("a block device");
+        }
+        if t.is_char_device() {
+            return Some("a character device");
+        }
+    }
+    Some("not a file")
+}
+
+/// Opens for reading without waiting: should the path have become a FIFO since it was
+/// checked, the open returns at once (and the type check after it refuses the file). Reads
+/// of regular files ignore the flag.
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
+}
+
+/// 8 + header length + the end of the last tensor's data, from the header alone: the length a
+/// complete safetensors file has.
+fn declared_length(map: &[u8]) -> std::result::Result<u64, String> {
+    let n = u64::from_le_bytes(map[..8].try_into().map_err(|_| "short file".to_string())?);
+    let header = usize::try_from(n)
+        .ok()
+        .and_then(|n| map.get(8..8usize.checked_add(n)?))
+        .ok_or_else(|| {
+            format!(
+                "header length {n} runs past the end of the {}-byte file",
+                map.len()
+            )
+        })?;
+    let json: serde_json::Value =
+        serde_json::from_slice(header).map_err(|e| format!("unreadable header: {e}"))?;
+    let object = json
+        .as_object()
+        .ok_or_else(|| "the header is not a JSON object".to_string())?;
+    let mut end = 0u64;
+    for (name, info) in object {
+        if name == "__metadata__" {
+            continue;
+        }
+        let e = info
+            .get("data_offsets")
+            .and_then(|o| o.get(1))
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| format!("tensor {name:?} has no valid data_offsets"))?;
+        end = end.max(e);
+    }
+    (8 + n)
+        .checked_add(end)
+        .ok_or_else(|| "tensor offsets overflow".to_string())
+}
+
+/// Fails with [`Error::SizeMismatch`] unless the open `file` is `expected` bytes long.
+fn check_length(path: &Path, file: &File, expected: u64) -> Result<()> {
+    let actual = file
+        .metadata()
+        .map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    if actual != expected {
+        return Err(Error::SizeMismatch {
+            path: path.to_path_buf(),
+            expected,
+            actual,
+        });
+    }
+    Ok(())
 }
 
 /// Atomic write of a feature set from raw parts (same rules as FeatureSet::write). shape = [n, ...].

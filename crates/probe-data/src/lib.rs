@@ -6,6 +6,8 @@
 //! project's SPEC §1). [`FeatureSet::open`] memory-maps and validates a file;
 //! [`write_feature_set`] and [`FeatureSet::write`] write one atomically;
 //! [`FeatureSetWriter`] writes one batch by batch, without holding the whole matrix.
+//! [`RunLock`] keeps two processes out of one run folder, and [`remove_stale_temporaries`]
+//! clears the temporary files of writers that were killed.
 //!
 //! A [`Dataset`] holds inputs, labels and the per-sample shape in memory: [`load_mnist`] and
 //! [`load_cifar10`] read them from a folder ([`download_mnist`] and [`download_cifar10`] fetch
@@ -66,6 +68,7 @@ mod error;
 mod feature_set;
 mod hub;
 mod idx;
+mod lock;
 mod mnist;
 mod stream;
 mod synthetic;
@@ -80,7 +83,8 @@ pub use hub::{
     CIFAR10_REPO, MNIST_FILES, MNIST_REPO,
 };
 pub use idx::{read_idx_images, read_idx_labels, IdxImages};
+pub use lock::{LockHolder, RunLock, RUN_LOCK_FILE};
 pub use mnist::{load_mnist, load_mnist_files, MnistFiles, MnistFolder};
 pub use stream::FeatureSetWriter;
 pub use synthetic::{synthetic, SyntheticConfig};
-pub use write::write_atomic;
+pub use write::{remove_stale_temporaries, write_atomic};

@@ -19,8 +19,12 @@ fn error_missing_file() {
     let folder = dir.path().join("layers.safetensors");
     fs::create_dir(&folder).unwrap();
     let err = FeatureSet::open(&folder).unwrap_err();
-    assert!(matches!(err, Error::Read { .. }), "{err:?}");
-    assert_message(&err, "layers.safetensors", &["not a regular file"]);
+    assert!(matches!(err, Error::NotRegularFile { .. }), "{err:?}");
+    assert_message(
+        &err,
+        "layers.safetensors",
+        &["is a folder, not a regular file"],
+    );
 }
 
 #[test]

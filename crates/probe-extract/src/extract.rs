@@ -471,9 +471,9 @@ fn reduce_layer(
     if let (Some(current), false) = (current, force) {
         return Ok((target, current.n_features()));
     }
-    let method: Method = method.parse().map_err(|reason| Error::Config {
+    let method: Method = method.parse().map_err(|e| Error::Config {
         path: PathBuf::from("<config>"),
-        reason,
+        reason: format!("{e}"),
     })?;
     let backend = if device.starts_with("cuda") {
         device.parse::<Backend>().unwrap_or(Backend::Cuda(0))

@@ -178,8 +178,7 @@ impl Pipeline {
             source,
         })?;
         let holder = format!("probe run {}", self.config.source.display());
-        let _lock = (); // MERGE: probe_data::RunLock::acquire(&self.dir, &holder)?;
-        let _ = &holder;
+        let _lock = probe_data::RunLock::acquire(&self.dir, &holder)?;
         for sub in ["", "features", "features-reduced", "checkpoint"] {
             let folder = self.dir.join(sub);
             if folder.is_dir() {

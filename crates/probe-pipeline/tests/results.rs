@@ -82,6 +82,8 @@ fn every_field_round_trips() {
             method: "umap".into(),
             points: vec![[0.5, -1.25], [2.0, 3.5]],
             labels: vec![0, 2],
+            perplexity: None,
+            n_neighbors: Some(15),
         }],
         failures: vec![Failure {
             file: "features/02_fc.safetensors".into(),

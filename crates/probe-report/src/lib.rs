@@ -15,7 +15,7 @@ pub mod html;
 pub mod plots;
 mod results;
 
-pub use error::{Error, Result};
+pub use error::{Error, ParseValueError, Result};
 pub use extras::{layer_extras, LayerExtras};
 pub use results::{Accuracy, EpochProbe, LayerEmbedding, LayerResult, RunReport};
 
