@@ -171,6 +171,13 @@ pub fn extract(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Manifest> {
     let plan = plan(config)?;
+    // One extraction per folder at a time; what a killed one left behind goes first.
+    let _lock = probe_data::RunLock::acquire(&plan.features, "probe-extract")?;
+    for folder in [plan.features.clone(), config.out.join("features-reduced")] {
+        if folder.is_dir() {
+            probe_data::remove_stale_temporaries(&folder)?;
+        }
+    }
     let n = plan.data.len();
     let dataset = format!("{}:{}", plan.env.name, config.dataset.split);
     let metadata = BTreeMap::from([

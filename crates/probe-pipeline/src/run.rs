@@ -182,8 +182,7 @@ impl Pipeline {
         for sub in ["", "features", "features-reduced", "checkpoint"] {
             let folder = self.dir.join(sub);
             if folder.is_dir() {
-                for stale in Vec::<PathBuf>::new() {
-                    // MERGE: probe_data::remove_stale_temporaries(&folder)? {
+                for stale in probe_data::remove_stale_temporaries(&folder)? {
                     observer.message(&format!(
                         "removed {}, left by an interrupted run",
                         stale.display()

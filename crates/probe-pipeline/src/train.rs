@@ -298,10 +298,14 @@ impl TrainJob {
             }
             None => None,
         };
-        std::fs::create_dir_all(&self.out).map_err(|source| Error::Io {
-            path: self.out.clone(),
+        let checkpoints = self.out.join("checkpoint");
+        std::fs::create_dir_all(&checkpoints).map_err(|source| Error::Io {
+            path: checkpoints.clone(),
             source,
         })?;
+        // One training per folder at a time; what a killed one left behind goes first.
+        let _lock = probe_data::RunLock::acquire(&checkpoints, "training")?;
+        probe_data::remove_stale_temporaries(&checkpoints)?;
         if self.resume.is_none() {
             // Recorded before the first checkpoint exists, so that no checkpoint is ever
             // without its settings.
