@@ -220,3 +220,60 @@ fn the_example_configs_parse() {
         assert!(config.is_ok(), "configs/{name}: {}", config.err().unwrap());
     }
 }
+
+/// The ResNet-18 config, written for 50,000 images reduced to K = 2,500, also runs on a
+/// 300-image subset: each wide layer is reduced to 300 components, and the tool says so.
+#[test]
+fn resnet18_config_on_a_subset_caps_the_reduction() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cifar");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut state = 7u32;
+    for (name, records) in [
+        ("data_batch_1.bin", 80),
+        ("data_batch_2.bin", 80),
+        ("data_batch_3.bin", 80),
+        ("data_batch_4.bin", 80),
+        ("data_batch_5.bin", 80),
+        ("test_batch.bin", 10),
+    ] {
+        let mut bytes = Vec::with_capacity(records * 3073);
+        for i in 0..records {
+            bytes.push((i % 10) as u8);
+            bytes.extend((0..3072).map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 16) as u8
+            }));
+        }
+        std::fs::write(data.join(name), bytes).unwrap();
+    }
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/resnet18.toml");
+    let out = dir.path().join("out");
+    let o = run(
+        "probe-extract",
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--limit",
+            "300",
+            "--weights",
+            "random",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("reduction capped: 300 samples, so K = 300 instead of 2500"),
+        "{text}"
+    );
+    let reduced = FeatureSet::open(out.join("features-reduced/01_layer1.0.conv1.safetensors"))
+        .unwrap();
+    assert_eq!((reduced.n_samples(), reduced.n_features()), (300, 300));
+    assert_eq!(reduced.metadata()["reduction"], "tsvd:300");
+    assert_eq!(reduced.metadata()["reduction_requested"], "tsvd:2500");
+}

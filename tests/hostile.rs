@@ -447,3 +447,77 @@ fn a_full_disk_fails_cleanly() {
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
+
+/// A one-file ZIP archive (stored, no compression), as `torch.save` writes them.
+fn zip_one(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    let crc = crc.sum();
+    let (n, len) = (name.len() as u16, data.len() as u32);
+    let mut out = Vec::new();
+    let local = |out: &mut Vec<u8>, sig: u32| {
+        out.extend_from_slice(&sig.to_le_bytes());
+    };
+    local(&mut out, 0x0403_4b50);
+    for v in [20u16, 0, 0, 0, 0] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [crc, len, len] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(data);
+    let central = out.len() as u32;
+    local(&mut out, 0x0201_4b50);
+    for v in [20u16, 20, 0, 0, 0, 0] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [crc, len, len] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [n, 0, 0, 0, 0] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+    let size = out.len() as u32 - central;
+    local(&mut out, 0x0605_4b50);
+    for v in [0u16, 0, 1, 1] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&central.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+/// Held before and kept: a `.pt` whose pickle calls `os.system` is refused as weights
+/// without running anything.
+#[test]
+fn a_malicious_pickle_is_not_executed() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("pwned");
+    let command = format!("touch {}", marker.display());
+    // Protocol 2: GLOBAL os.system, the command, TUPLE1, REDUCE, STOP.
+    let mut pickle = b"\x80\x02cos\nsystem\nX".to_vec();
+    pickle.extend_from_slice(&(command.len() as u32).to_le_bytes());
+    pickle.extend_from_slice(command.as_bytes());
+    pickle.extend_from_slice(b"\x85R.");
+    let weights = dir.path().join("evil.pt");
+    std::fs::write(&weights, zip_one("evil/data.pkl", &pickle)).unwrap();
+    let config = dir.path().join("evil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "out = \"out\"\n[model]\nenv = \"synthetic\"\nweights = \"{}\"\n[dataset]\nlimit = 50\n",
+            weights.display()
+        ),
+    )
+    .unwrap();
+    let o = run_in(dir.path(), "probe-extract", &["--config", config.to_str().unwrap(), "-q"]);
+    assert_clean_failure(&o, &["evil.pt"]);
+    assert!(!marker.exists(), "the pickle ran a command");
+}
