@@ -9,12 +9,12 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use indicatif::ProgressBar;
 use probe_alpha::{AlphaParams, Probe};
-use probe_data::Dataset;
+use probe_datasets::{Dataset, Env};
 use probe_extract::EpochProber;
 use probe_forest::{ForestParams, WaveletNorm};
-use probe_models::Model;
+use probe_models::{Model, ModelConfig};
 use probe_train::{
-    append_json_line, keep_epochs_up_to, train_run, Env, EpochReport, Observer, ObserverError,
+    append_json_line, keep_epochs_up_to, train_run, EpochReport, Observer, ObserverError,
     OptimizerConfig, RunSpec, TrainParams,
 };
 
@@ -224,6 +224,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<bool> {
     let arch = args.model.clone().unwrap_or_else(|| env.model.clone());
     // Checked before the data is read.
     arch.parse::<probe_models::Arch>()?;
+    ModelConfig::from_env(&env)?;
     let optimizer = match args.optimizer {
         OptimizerKind::Adam => OptimizerConfig::Adam {
             lr: args.lr,
@@ -249,13 +250,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<bool> {
         );
     }
     let probe = probe_settings(args)?;
-    let device = probe_train::device(&args.device)?;
+    let device = probe_models::device(&args.device)?;
     let data = env.load(args.data.as_deref(), args.val_split, args.seed)?;
     let train = match args.limit {
         Some(limit) => data.train.subset(limit, args.seed)?,
         None => data.train,
     };
-    let model_config = env.model_config(&arch, train.n_classes);
+    let model_config = ModelConfig::for_env(&env, &arch, train.n_classes)?;
     let (model, varmap) = Model::fresh(&arch, &model_config, &device, Some(args.seed))?;
     let out = args
         .out

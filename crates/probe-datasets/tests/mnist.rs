@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{assert_message, gzip, images_bytes, labels_bytes, mnist_10k_dir, MNIST_10K_COUNTS};
-use probe_data::{load_mnist, load_mnist_files, Error, MnistFolder, Split};
+use probe_datasets::{load_mnist, load_mnist_files, Error, MnistFolder, Split};
 
 /// Writes `{prefix}images-idx3-ubyte` and `{prefix}labels-idx1-ubyte` (gzipped when `gz`) with
 /// `n` 2 x 3 images whose pixels are `base + i`, and labels `i % 10`.
