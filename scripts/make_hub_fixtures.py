@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the small parquet fixtures of crates/probe-data/tests/hub_parquet.rs.
+"""Writes the small parquet fixtures of crates/probe-datasets/tests/hub_parquet.rs.
 
 They have the schema of the Hugging Face Hub's official datasets, which `download_mnist` and
 `download_cifar10` convert to IDX files and CIFAR-10 binary batches:
@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "crates", "probe-data", "tests", "fixtures", "hub")
+OUT = os.path.join(ROOT, "crates", "probe-datasets", "tests", "fixtures", "hub")
 CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck"]
 

@@ -271,8 +271,8 @@ fn resnet18_config_on_a_subset_caps_the_reduction() {
         text.contains("reduction capped: 300 samples, so K = 300 instead of 2500"),
         "{text}"
     );
-    let reduced = FeatureSet::open(out.join("features-reduced/01_layer1.0.conv1.safetensors"))
-        .unwrap();
+    let reduced =
+        FeatureSet::open(out.join("features-reduced/01_layer1.0.conv1.safetensors")).unwrap();
     assert_eq!((reduced.n_samples(), reduced.n_features()), (300, 300));
     assert_eq!(reduced.metadata()["reduction"], "tsvd:300");
     assert_eq!(reduced.metadata()["reduction_requested"], "tsvd:2500");

@@ -517,7 +517,11 @@ fn a_malicious_pickle_is_not_executed() {
         ),
     )
     .unwrap();
-    let o = run_in(dir.path(), "probe-extract", &["--config", config.to_str().unwrap(), "-q"]);
+    let o = run_in(
+        dir.path(),
+        "probe-extract",
+        &["--config", config.to_str().unwrap(), "-q"],
+    );
     assert_clean_failure(&o, &["evil.pt"]);
     assert!(!marker.exists(), "the pickle ran a command");
 }

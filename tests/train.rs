@@ -5,8 +5,9 @@ use std::process::Output;
 use std::sync::atomic::AtomicBool;
 
 use candle_core::Device;
-use probe_models::Model;
-use probe_train::{train_run, Env, OptimizerConfig, Quiet, RunSpec, TrainParams};
+use probe_datasets::Env;
+use probe_models::{Model, ModelConfig};
+use probe_train::{train_run, OptimizerConfig, Quiet, RunSpec, TrainParams};
 
 use crate::util::{assert_clean_failure, run, shared, stderr};
 
@@ -21,7 +22,7 @@ fn best_mnist_accuracy(arch: &str, epochs: usize) -> Option<f64> {
     let spec = RunSpec {
         env: "mnist".into(),
         arch: arch.into(),
-        model_config: env.model_config(arch, 10),
+        model_config: ModelConfig::for_env(&env, arch, 10).unwrap(),
         params: TrainParams {
             epochs,
             batch_size: 32,
@@ -209,13 +210,13 @@ fn probe_train_checks_probe_flags_before_training() {
 }
 
 /// The rows of `layer` for every sample of `data`, from the model in eval mode.
-fn layer_features(model: &Model, data: &probe_data::Dataset, layer: &str) -> (Vec<f32>, usize) {
+fn layer_features(model: &Model, data: &probe_datasets::Dataset, layer: &str) -> (Vec<f32>, usize) {
     use probe_models::Tapped;
     let rows: Vec<usize> = (0..data.len()).collect();
     let mut out = Vec::new();
     let mut width = 0;
     for chunk in rows.chunks(500) {
-        let (x, _) = probe_train::batch(data, chunk, &Device::Cpu).unwrap();
+        let (x, _) = probe_models::batch(data, chunk, &Device::Cpu).unwrap();
         let (_, taps) = model.forward_with_taps(&x, &[layer], false).unwrap();
         let t = taps[0].1.flatten_from(1).unwrap();
         width = t.dims()[1];
@@ -232,7 +233,7 @@ fn synthetic_alpha_rises_from_the_input_to_the_trained_last_hidden_layer() {
     let spec = RunSpec {
         env: env.name.clone(),
         arch: env.model.clone(),
-        model_config: env.model_config(&env.model, 5),
+        model_config: ModelConfig::for_env(&env, &env.model, 5).unwrap(),
         params: TrainParams {
             epochs: 15,
             seed: 1,

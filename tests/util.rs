@@ -29,8 +29,8 @@ pub fn shared(relative: &str) -> Option<PathBuf> {
 /// The first `n` MNIST digits of `../shared/data/mnist-10k` as (pixels / 255, labels).
 pub fn mnist(n: usize) -> Option<(Vec<f32>, Vec<i64>)> {
     let dir = shared("data/mnist-10k")?;
-    let images = probe_data::read_idx_images(dir.join("images-idx3-ubyte.gz")).unwrap();
-    let labels = probe_data::read_idx_labels(dir.join("labels-idx1-ubyte.gz")).unwrap();
+    let images = probe_datasets::read_idx_images(dir.join("images-idx3-ubyte.gz")).unwrap();
+    let labels = probe_datasets::read_idx_labels(dir.join("labels-idx1-ubyte.gz")).unwrap();
     let d = images.rows * images.cols;
     let pixels = images.pixels[..n * d]
         .iter()

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use probe_alpha::{AlphaParams, Probe};
+use probe_datasets::Env;
 use probe_forest::{ForestParams, WaveletNorm};
 use probe_pipeline::{Device, TrainJob, TrainProbe};
-use probe_train::{Env, OptimizerConfig, TrainParams};
+use probe_train::{OptimizerConfig, TrainParams};
 
 use crate::output::{cancel_on_ctrl_c, Terminal};
 

@@ -48,7 +48,7 @@ pub enum Error {
     Model(Box<probe_models::Error>),
     /// The environment or its data could not be loaded.
     #[error(transparent)]
-    Train(Box<probe_train::Error>),
+    Datasets(Box<probe_datasets::Error>),
     /// A feature set could not be written or read.
     #[error(transparent)]
     Data(Box<probe_data::Error>),
@@ -70,7 +70,7 @@ macro_rules! boxed_from {
 boxed_from!(
     candle_core::Error => Tensor,
     probe_models::Error => Model,
-    probe_train::Error => Train,
+    probe_datasets::Error => Datasets,
     probe_data::Error => Data,
     probe_reduce::Error => Reduce
 );

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use probe_data::{Dataset, FeatureSet, FeatureSetWriter};
-use probe_models::{resolve_weights, Model};
+use probe_data::{FeatureSet, FeatureSetWriter};
+use probe_datasets::{Dataset, Env};
+use probe_models::{resolve_weights, Model, ModelConfig};
 use probe_reduce::{reduce_set, Backend, Method, ReduceParams, Reduced};
-use probe_train::Env;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ExtractConfig, ReduceSection};
@@ -109,7 +109,9 @@ fn plan(config: &ExtractConfig) -> Result<Plan> {
         .clone()
         .unwrap_or_else(|| env.model.clone());
     arch.parse::<probe_models::Arch>()?;
-    let device = probe_train::device(&config.device)?;
+    // Checked before the data is read.
+    ModelConfig::from_env(&env)?;
+    let device = probe_models::device(&config.device)?;
     let sets = env.load(config.dataset.data.as_deref(), 0.0, config.dataset.seed)?;
     let data = match config.dataset.split.as_str() {
         "test" => sets.test.ok_or_else(|| Error::Config {
@@ -126,7 +128,7 @@ fn plan(config: &ExtractConfig) -> Result<Plan> {
         None => data,
     };
     let data_hash = hash_samples(&data);
-    let model_config = env.model_config(&arch, data.n_classes);
+    let model_config = ModelConfig::for_env(&env, &arch, data.n_classes)?;
     let (model, weights_hash) = if config.model.weights == "random" {
         let (model, _) = Model::fresh(&arch, &model_config, &device, Some(config.model.seed))?;
         (model, format!("random:{}", config.model.seed))

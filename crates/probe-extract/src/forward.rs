@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Device, Tensor};
-use probe_data::{Dataset, FeatureSet};
-use probe_models::{Model, Tapped};
-use probe_train::batch;
+use probe_data::FeatureSet;
+use probe_datasets::Dataset;
+use probe_models::{batch, Model, Tapped};
 
 use crate::error::{Error, Result};
 

@@ -163,6 +163,23 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
+    /// A device name is not one of `cpu`, `cuda`, `cuda:N`, `metal`, or the device is not there.
+    #[error("invalid training parameter `device`: {reason}")]
+    BadDevice {
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+    /// An environment's `[model_config]` settings do not describe a
+    /// [`ModelConfig`](crate::ModelConfig) (an unknown field, a value of the wrong type).
+    #[error(
+        "environment `{env}`: [model_config] {problem}; fix it in the environment's TOML file"
+    )]
+    EnvConfig {
+        /// The environment's name.
+        env: String,
+        /// What is wrong, as one line.
+        problem: String,
+    },
     /// A tensor operation failed.
     #[error("{context}: {}", one_line(.source))]
     Candle {

@@ -9,6 +9,9 @@
 //! The [`Tapped`] trait returns, from one forward pass, the outputs of submodules named by
 //! their PyTorch module paths.
 //!
+//! [`ModelConfig::for_env`] fills a model's settings from a `probe_datasets::Env`, [`batch`]
+//! turns dataset rows into tensors and [`device`] finds a candle device by name.
+//!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
 //! use probe_models::{parameter_count, save_safetensors, Model, ModelConfig, Tapped};
@@ -36,6 +39,8 @@
 #![deny(missing_docs)]
 
 mod cnn;
+mod device;
+mod env;
 mod error;
 mod hub;
 mod init;
@@ -46,6 +51,8 @@ mod taps;
 mod weights;
 
 pub use cnn::{SmallCnn, SmallCnnConfig};
+pub use device::device;
+pub use env::batch;
 pub use error::{Error, Result};
 pub use hub::{fetch_weights, resolve_weights, HubFile};
 pub use init::init_seeded;

@@ -3,6 +3,8 @@
 #[path = "suite/util.rs"]
 mod util;
 
+#[path = "suite/env.rs"]
+mod env;
 #[path = "suite/hub.rs"]
 mod hub;
 #[path = "suite/models.rs"]

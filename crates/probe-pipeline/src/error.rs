@@ -88,6 +88,9 @@ pub enum Error {
     /// A feature-set file or the run folder's lock.
     #[error(transparent)]
     Data(Box<probe_data::Error>),
+    /// A dataset or an environment.
+    #[error(transparent)]
+    Datasets(Box<probe_datasets::Error>),
     /// The forest or the estimator.
     #[error(transparent)]
     Alpha(Box<probe_alpha::Error>),
@@ -121,6 +124,7 @@ macro_rules! boxed_from {
 // The stage crates' errors are large; boxing keeps every `Result` of the pipeline small.
 boxed_from!(
     probe_data::Error => Data,
+    probe_datasets::Error => Datasets,
     probe_alpha::Error => Alpha,
     probe_reduce::Error => Reduce,
     probe_extract::Error => Extract,

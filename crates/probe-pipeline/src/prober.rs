@@ -3,7 +3,7 @@
 
 use candle_core::Device;
 use probe_alpha::{flag_layers, Probe};
-use probe_data::Dataset;
+use probe_datasets::Dataset;
 use probe_models::Model;
 use probe_report::{EpochProbe, LayerResult};
 
@@ -22,9 +22,9 @@ use crate::error::{Error, Result};
 /// use probe_pipeline::EpochProber;
 /// use probe_forest::{ForestParams, WaveletNorm};
 ///
-/// let env = probe_train::Env::builtin("synthetic")?;
+/// let env = probe_datasets::Env::builtin("synthetic")?;
 /// let data = env.load(None, 0.2, 0)?;
-/// let config = env.model_config("mlp", data.train.n_classes);
+/// let config = probe_models::ModelConfig::for_env(&env, "mlp", data.train.n_classes)?;
 /// let (model, _) = probe_models::Model::fresh("mlp", &config, &Device::Cpu, Some(0))?;
 /// let probe = Probe::new(ForestParams::default(), AlphaParams::default(), WaveletNorm::Samples)?;
 /// let layers = vec!["input".to_string(), "relu2".to_string()];

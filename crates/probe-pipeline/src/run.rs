@@ -434,13 +434,13 @@ fn check_layers(config: &RunConfig) -> Result<()> {
     let Some(layers) = &config.layers else {
         return Ok(());
     };
-    let env = probe_train::Env::resolve(&config.model.env)?;
+    let env = probe_datasets::Env::resolve(&config.model.env)?;
     let arch = config
         .model
         .arch
         .map(|a| a.to_string())
         .unwrap_or_else(|| env.model.clone());
-    let model_config = env.model_config(&arch, 10);
+    let model_config = probe_models::ModelConfig::for_env(&env, &arch, 10)?;
     let (model, _) =
         probe_models::Model::fresh(&arch, &model_config, &candle_core::Device::Cpu, Some(0))?;
     let valid = model.tap_names();

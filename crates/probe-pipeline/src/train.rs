@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use probe_alpha::Probe;
-use probe_data::Dataset;
+use probe_datasets::{Dataset, Env};
 use probe_models::Model;
 use probe_train::{
-    append_json_line, keep_epochs_up_to, train_run, Env, EpochReport, ObserverError,
-    OptimizerConfig, RunSpec, TrainParams,
+    append_json_line, keep_epochs_up_to, train_run, EpochReport, ObserverError, OptimizerConfig,
+    RunSpec, TrainParams,
 };
 use serde::{Deserialize, Serialize};
 
@@ -258,7 +258,7 @@ impl TrainJob {
         } else if let (Some(epoch), false) = (done, self.overwrite) {
             return Err(Error::ExistingCheckpoint { path: last, epoch });
         }
-        let device = probe_train::device(&self.device.to_string())?;
+        let device = probe_models::device(&self.device.to_string())?;
         let data = env.load(self.data.as_deref(), self.val_split, self.params.seed)?;
         let train = match self.limit {
             Some(limit) => data.train.subset(limit, self.params.seed)?,
@@ -275,7 +275,7 @@ impl TrainJob {
                 ),
             });
         }
-        let model_config = env.model_config(&arch, train.n_classes);
+        let model_config = probe_models::ModelConfig::for_env(&env, &arch, train.n_classes)?;
         let (model, varmap) = Model::fresh(&arch, &model_config, &device, Some(self.params.seed))?;
         let probing = match &self.probe {
             Some(p) => {

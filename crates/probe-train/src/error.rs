@@ -38,7 +38,7 @@ pub enum Error {
     Model(Box<probe_models::Error>),
     /// The data could not be read.
     #[error(transparent)]
-    Data(#[from] probe_data::Error),
+    Data(#[from] probe_datasets::Error),
     /// An [`Observer`](crate::Observer) failed after an epoch (which stays checkpointed).
     #[error("after epoch {epoch}: {source}")]
     Observer {

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use candle_core::Device;
-use probe_data::Dataset;
+use probe_datasets::Dataset;
 use probe_models::{Model, ModelConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

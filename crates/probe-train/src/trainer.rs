@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarMap;
-use probe_data::Dataset;
-use probe_models::{trainable_vars, Model, Tapped};
+use probe_datasets::Dataset;
+use probe_models::{batch, trainable_vars, Model, Tapped};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -201,22 +201,6 @@ pub fn evaluate(model: &Model, data: &Dataset, device: &Device) -> Result<Score>
         loss: loss_sum / n as f64,
         accuracy: correct as f64 / n as f64,
     })
-}
-
-/// The samples `rows` as an input tensor `[b, shape…]` and a label tensor `[b]`.
-pub fn batch(data: &Dataset, rows: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
-    let len = data.sample_len();
-    let mut inputs = Vec::with_capacity(rows.len() * len);
-    let mut labels = Vec::with_capacity(rows.len());
-    for &i in rows {
-        inputs.extend_from_slice(&data.inputs[i * len..(i + 1) * len]);
-        labels.push(data.labels[i]);
-    }
-    let mut shape = vec![rows.len()];
-    shape.extend_from_slice(&data.shape);
-    let x = Tensor::from_vec(inputs, shape, device)?;
-    let y = Tensor::from_vec(labels, rows.len(), device)?;
-    Ok((x, y))
 }
 
 fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<usize> {

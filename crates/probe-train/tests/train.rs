@@ -5,14 +5,15 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use candle_core::Device;
-use probe_models::Model;
-use probe_train::{train_run, Env, OptimizerConfig, Quiet, RunSpec, TrainParams};
+use probe_datasets::{Env, EnvData};
+use probe_models::{Model, ModelConfig};
+use probe_train::{train_run, OptimizerConfig, Quiet, RunSpec, TrainParams};
 
 fn spec(env: &Env, out: &std::path::Path, epochs: usize) -> RunSpec {
     RunSpec {
         env: env.name.clone(),
         arch: env.model.clone(),
-        model_config: env.model_config(&env.model, env.synthetic.classes),
+        model_config: ModelConfig::for_env(env, &env.model, env.synthetic.classes).unwrap(),
         params: TrainParams {
             epochs,
             batch_size: 32,
@@ -73,7 +74,7 @@ fn fresh(spec: &RunSpec) -> (Model, candle_nn::VarMap) {
     Model::fresh(&spec.arch, &spec.model_config, &Device::Cpu, Some(1)).unwrap()
 }
 
-fn small_env() -> (Env, probe_train::EnvData) {
+fn small_env() -> (Env, EnvData) {
     let mut env = Env::builtin("synthetic").unwrap();
     env.synthetic.n_train = 1000;
     env.synthetic.n_test = 200;
@@ -81,7 +82,7 @@ fn small_env() -> (Env, probe_train::EnvData) {
     (env, data)
 }
 
-fn run(spec: &RunSpec, data: &probe_train::EnvData, stop: &AtomicBool) -> probe_train::RunSummary {
+fn run(spec: &RunSpec, data: &EnvData, stop: &AtomicBool) -> probe_train::RunSummary {
     let (model, varmap) = fresh(spec);
     train_run(
         spec,
@@ -248,26 +249,4 @@ fn bad_settings_are_named() {
         &AtomicBool::new(false),
     )
     .is_err());
-}
-
-#[test]
-fn the_config_files_describe_the_builtin_environments() {
-    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/envs");
-    for name in probe_train::BUILTIN_ENVS {
-        let from_file = Env::from_toml(&configs.join(format!("{name}.toml"))).unwrap();
-        assert_eq!(
-            from_file,
-            Env::builtin(name).unwrap(),
-            "configs/envs/{name}.toml"
-        );
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        "name = \"x\"\ndataset = \"mnist\"\nmodel = \"mlp\"\nprobe_layers = []\nbatch = 3\n",
-    )
-    .unwrap();
-    let e = Env::from_toml(&bad).unwrap_err().to_string();
-    assert!(e.contains("bad.toml") && e.contains("batch"), "{e}");
 }

@@ -15,6 +15,8 @@ use crate::idx::{read_idx_images, read_idx_labels};
 
 /// Dataset name used in error messages.
 const MNIST: &str = "MNIST";
+/// Number of MNIST classes (digits 0 to 9; Fashion-MNIST has ten too).
+const MNIST_CLASSES: usize = 10;
 /// Sub-folders searched after the folder itself.
 const SUBFOLDERS: [&str; 2] = ["raw", "MNIST/raw"];
 /// Every name the loader recognises, as one line for error messages.
@@ -150,15 +152,15 @@ impl MnistFolder {
 /// [`MnistFolder::load`].
 ///
 /// The dataset is named `mnist`, has shape `[1, rows, cols]` (`[1, 28, 28]` for MNIST), pixels
-/// 0..=255 as `f32`, and `max(10, largest label + 1)` classes.
+/// 0..=255 as `f32`, and 10 classes.
 pub fn load_mnist(dir: impl AsRef<Path>, split: Split) -> Result<Dataset> {
     MnistFolder::find(dir)?.load(split)
 }
 
 /// Reads an explicit pair of IDX files (raw or gzip): images (IDX3) and labels (IDX1).
 ///
-/// Errors when a file cannot be read or is not the right IDX file, and when the counts of
-/// images and labels differ.
+/// Errors when a file cannot be read or is not the right IDX file, when the counts of images
+/// and labels differ, and when a label is above 9 (naming the first such sample).
 pub fn load_mnist_files(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Dataset> {
     let (images_path, labels_path) = (images.as_ref(), labels.as_ref());
     let images = read_idx_images(images_path)?;
@@ -171,15 +173,24 @@ pub fn load_mnist_files(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> R
             n_labels: labels.len(),
         });
     }
-    let top = labels
+    // Like CIFAR-10's: a label past the ten classes is a wrong or corrupt file, not an
+    // eleventh class, and would otherwise only surface as a model with too few outputs.
+    if let Some((index, &label)) = labels
         .iter()
-        .map(|&l| usize::from(l) + 1)
-        .max()
-        .unwrap_or(0);
+        .enumerate()
+        .find(|(_, &l)| usize::from(l) >= MNIST_CLASSES)
+    {
+        return Err(Error::BadLabel {
+            path: labels_path.to_path_buf(),
+            index,
+            label: u64::from(label),
+            n_classes: MNIST_CLASSES,
+        });
+    }
     Dataset::new(
         "mnist",
         vec![1, images.rows, images.cols],
-        top.max(10),
+        MNIST_CLASSES,
         images.pixels.into_iter().map(f32::from).collect(),
         labels.into_iter().map(u32::from).collect(),
     )

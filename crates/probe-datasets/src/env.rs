@@ -1,16 +1,19 @@
 //! Environments: a dataset, its transform, a model, and the layers the probe looks at, by
 //! name (`synthetic`, `mnist`, `cifar10`) or from a TOML file.
+//!
+//! The model is named and its settings kept as written (`[model_config]`): this crate knows no
+//! models, `probe_models::ModelConfig::for_env` turns them into a model's config.
 
 use std::path::{Path, PathBuf};
 
-use probe_data::{
-    download_cifar10, download_mnist, load_cifar10, load_mnist, synthetic, Dataset, Normalization,
-    Split, SyntheticConfig,
-};
-use probe_models::ModelConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::cifar::load_cifar10;
+use crate::dataset::{Dataset, Normalization, Split};
 use crate::error::{Error, Result};
+use crate::hub::{download_cifar10, download_mnist};
+use crate::mnist::load_mnist;
+use crate::synthetic::{synthetic, SyntheticConfig};
 
 /// The built-in environments.
 pub const BUILTIN_ENVS: [&str; 3] = ["synthetic", "mnist", "cifar10"];
@@ -19,7 +22,7 @@ pub const BUILTIN_ENVS: [&str; 3] = ["synthetic", "mnist", "cifar10"];
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DatasetKind {
-    /// The seeded synthetic task of `probe_data::synthetic` (no files).
+    /// The seeded synthetic task of [`synthetic`](crate::synthetic()) (no files).
     Synthetic,
     /// MNIST IDX files.
     Mnist,
@@ -81,9 +84,11 @@ pub struct Env {
     pub normalization: NormalizationKind,
     /// Default architecture (`mlp`, `cnn`, `resnet18`).
     pub model: String,
-    /// Architecture settings (classes and input size are set from the dataset).
+    /// Architecture settings as written in the file, e.g. `[model_config.mlp]`
+    /// `hidden = [256, 128]` (classes and input size are set from the dataset). Read by
+    /// `probe_models::ModelConfig::for_env`, which rejects unknown fields.
     #[serde(default)]
-    pub model_config: ModelConfig,
+    pub model_config: toml::Table,
     /// Layers the probe reads, by PyTorch module path (`input` for the raw inputs).
     pub probe_layers: Vec<String>,
     /// The synthetic task's settings.
@@ -108,30 +113,26 @@ pub struct EnvData {
 impl Env {
     /// A built-in environment by name.
     pub fn builtin(name: &str) -> Result<Env> {
-        let mut model_config = ModelConfig::default();
         let env = match name {
-            "synthetic" => {
-                let spec = SyntheticSpec::default();
-                // Input size and classes are filled in from the data by `model_config`.
-                model_config.mlp.hidden = vec![128, 128];
-                Env {
-                    name: name.into(),
-                    dataset: DatasetKind::Synthetic,
-                    data: None,
-                    normalization: NormalizationKind::Standard,
-                    model: "mlp".into(),
-                    model_config,
-                    probe_layers: vec!["input".into(), "relu1".into(), "relu2".into()],
-                    synthetic: spec,
-                }
-            }
+            "synthetic" => Env {
+                name: name.into(),
+                dataset: DatasetKind::Synthetic,
+                data: None,
+                normalization: NormalizationKind::Standard,
+                model: "mlp".into(),
+                // Input size and classes are filled in from the data.
+                model_config: mlp_hidden(&[128, 128]),
+                probe_layers: vec!["input".into(), "relu1".into(), "relu2".into()],
+                synthetic: SyntheticSpec::default(),
+            },
             "mnist" => Env {
                 name: name.into(),
                 dataset: DatasetKind::Mnist,
                 data: None,
                 normalization: NormalizationKind::Standard,
                 model: "mlp".into(),
-                model_config,
+                // The MLP's default, written out as configs/envs/mnist.toml does.
+                model_config: mlp_hidden(&[256, 128]),
                 probe_layers: vec!["input".into(), "relu1".into(), "relu2".into()],
                 synthetic: SyntheticSpec::default(),
             },
@@ -141,7 +142,7 @@ impl Env {
                 data: None,
                 normalization: NormalizationKind::Standard,
                 model: "resnet18".into(),
-                model_config,
+                model_config: toml::Table::new(),
                 probe_layers: [
                     "input",
                     "layer1.0.conv1",
@@ -157,8 +158,7 @@ impl Env {
                 synthetic: SyntheticSpec::default(),
             },
             other => {
-                return Err(Error::InvalidParameter {
-                    name: "env",
+                return Err(Error::Env {
                     reason: format!(
                         "`{other}` is not a built-in environment ({}), nor a .toml file",
                         BUILTIN_ENVS.join(", ")
@@ -180,7 +180,7 @@ impl Env {
 
     /// Reads an environment from a TOML file; an unknown field is an error naming it.
     pub fn from_toml(path: &Path) -> Result<Env> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -188,8 +188,7 @@ impl Env {
             let line = e
                 .span()
                 .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-            Error::InvalidParameter {
-                name: "env",
+            Error::Env {
                 reason: format!(
                     "{}{}: {}",
                     path.display(),
@@ -207,21 +206,6 @@ impl Env {
             DatasetKind::Mnist => vec![1, 28, 28],
             DatasetKind::Cifar10 => vec![3, 32, 32],
         }
-    }
-
-    /// The model settings for `arch`, with the dataset's classes and input size filled in.
-    pub fn model_config(&self, arch: &str, classes: usize) -> ModelConfig {
-        let mut cfg = self.model_config.clone().with_classes(classes);
-        let shape = self.input_shape();
-        if arch == "mlp" {
-            cfg.mlp.input_dim = shape.iter().product();
-        }
-        if shape.len() == 3 {
-            cfg.cnn.in_channels = shape[0];
-            cfg.cnn.image_size = shape[1];
-            cfg.resnet18.in_channels = shape[0];
-        }
-        cfg
     }
 
     /// Loads, normalises and splits the data (`val_split` of the training set held out,
@@ -280,4 +264,11 @@ impl Env {
         let (train, val) = train.split(val_split, seed)?;
         Ok(EnvData { train, val, test })
     }
+}
+
+/// `[model_config.mlp]` `hidden = [..]`, as a TOML file would hold it.
+fn mlp_hidden(hidden: &[i64]) -> toml::Table {
+    let hidden = hidden.iter().map(|&h| toml::Value::Integer(h)).collect();
+    let mlp = toml::Table::from_iter([("hidden".to_string(), toml::Value::Array(hidden))]);
+    toml::Table::from_iter([("mlp".to_string(), toml::Value::Table(mlp))])
 }

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{assert_message, gzip, images_bytes, labels_bytes, mnist_10k_dir, MNIST_10K_COUNTS};
-use probe_data::{load_mnist, load_mnist_files, Error, MnistFolder, Split};
+use probe_datasets::{load_mnist, load_mnist_files, Error, MnistFolder, Split};
 
 /// Writes `{prefix}images-idx3-ubyte` and `{prefix}labels-idx1-ubyte` (gzipped when `gz`) with
 /// `n` 2 x 3 images whose pixels are `base + i`, and labels `i % 10`.
@@ -125,12 +125,46 @@ fn reads_two_explicit_files() {
 }
 
 #[test]
-fn labels_above_nine_widen_the_class_count() {
+fn error_label_above_nine_names_the_file_and_the_first_bad_label() {
     let dir = tempfile::tempdir().unwrap();
-    let (img, lab) = (dir.path().join("i"), dir.path().join("l"));
-    fs::write(&img, images_bytes(2, 1, 1, &[0, 1])).unwrap();
-    fs::write(&lab, labels_bytes(&[3, 46])).unwrap();
-    assert_eq!(load_mnist_files(&img, &lab).unwrap().n_classes, 47);
+    let (img, lab) = (dir.path().join("imgs.idx"), dir.path().join("labs.idx"));
+    fs::write(&img, images_bytes(4, 1, 1, &[0, 1, 2, 3])).unwrap();
+    // Two bad labels: the first one (sample 1, label 200) is the one reported.
+    fs::write(&lab, gzip(&labels_bytes(&[3, 200, 9, 10]))).unwrap();
+    let err = load_mnist_files(&img, &lab).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BadLabel {
+                index: 1,
+                label: 200,
+                n_classes: 10,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_message(&err, "labs.idx", &["sample 1", "label 200", "0 to 9"]);
+
+    // The same through a folder, and 9 is still a label.
+    write_pair(dir.path(), "train-", 3, 0, false);
+    fs::write(
+        dir.path().join("train-labels-idx1-ubyte"),
+        labels_bytes(&[9, 0, 10]),
+    )
+    .unwrap();
+    let err = load_mnist(dir.path(), Split::Train).unwrap_err();
+    assert_message(
+        &err,
+        "train-labels-idx1-ubyte",
+        &["sample 2", "label 10", "0 to 9"],
+    );
+    fs::write(
+        dir.path().join("train-labels-idx1-ubyte"),
+        labels_bytes(&[9, 0, 9]),
+    )
+    .unwrap();
+    assert_eq!(load_mnist(dir.path(), Split::Train).unwrap().n_classes, 10);
 }
 
 #[test]

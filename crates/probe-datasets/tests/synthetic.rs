@@ -4,7 +4,7 @@
 mod common;
 
 use common::assert_message;
-use probe_data::{synthetic, Dataset, Error, SyntheticConfig};
+use probe_datasets::{synthetic, Dataset, Error, SyntheticConfig};
 
 #[test]
 fn deterministic_per_seed_and_task_seed() {

@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::assert_message;
-use probe_data::{Dataset, Error, Normalization};
+use probe_datasets::{Dataset, Error, Normalization};
 
 /// `n` samples of shape [2, 3] whose values all equal the sample index, labels `i % 4`.
 fn indexed(n: usize) -> Dataset {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use common::{assert_message, mnist_10k_dir, with_env};
-use probe_data::{
+use probe_datasets::{
     download_cifar10, download_mnist, load_cifar10, load_mnist, Error, Split, CIFAR10_FILES,
     CIFAR10_RECORD_BYTES, CIFAR10_REPO, MNIST_FILES, MNIST_REPO,
 };
@@ -177,7 +177,10 @@ fn cifar10_is_converted_once_into_five_training_batches_and_a_test_batch() {
             CIFAR_FNV,
             "the script's images"
         );
-        for (k, name) in probe_data::cifar10_files(Split::Train).iter().enumerate() {
+        for (k, name) in probe_datasets::cifar10_files(Split::Train)
+            .iter()
+            .enumerate()
+        {
             let bytes = fs::read(dir.join(name)).unwrap();
             assert_eq!(bytes.len(), 6 * CIFAR10_RECORD_BYTES, "{name}");
             assert!(bytes == expected[6 * k..6 * (k + 1)].concat(), "{name}");

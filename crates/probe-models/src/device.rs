@@ -6,10 +6,7 @@ use crate::error::{Error, Result};
 
 /// `cpu`, `cuda`, `cuda:N` or `metal`; CUDA and Metal need a build with that cargo feature.
 pub fn device(name: &str) -> Result<Device> {
-    let bad = |reason: String| Error::InvalidParameter {
-        name: "device",
-        reason,
-    };
+    let bad = |reason: String| Error::BadDevice { reason };
     let (kind, index) = match name.split_once(':') {
         Some((k, i)) => (
             k,

@@ -5,7 +5,7 @@ use std::fs;
 mod common;
 
 use common::{assert_message, gzip, images_bytes, labels_bytes, mnist_10k_dir, MNIST_10K_COUNTS};
-use probe_data::{read_idx_images, read_idx_labels, Error, IdxImages};
+use probe_datasets::{read_idx_images, read_idx_labels, Error, IdxImages};
 
 #[test]
 fn reads_raw_and_gzip_files() {

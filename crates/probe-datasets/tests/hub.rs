@@ -7,7 +7,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use common::{assert_message, with_env};
-use probe_data::{
+use probe_datasets::{
     download_cifar10, download_mnist, fetch_dataset_file, fetch_dataset_files, Error,
     CIFAR10_FILES, CIFAR10_REPO, MNIST_FILES, MNIST_REPO,
 };

@@ -23,7 +23,7 @@ use parquet::schema::types::{Type, TypePtr};
 use crate::cifar::{cifar10_files, CIFAR10_RECORD_BYTES};
 use crate::dataset::Split;
 use crate::error::{Error, Result};
-use crate::write::write_atomic;
+use probe_data::write_atomic;
 
 /// The file, written last, that marks a converted folder as complete and lists its files.
 pub(crate) const MANIFEST: &str = "manifest.json";
@@ -201,12 +201,12 @@ fn write_manifest(out: &Path, source: &Source<'_>, files: &[(String, u64)]) -> R
         "format": FORMAT,
         "repo": source.repo,
         "revision": source.revision,
-        "converted_by": concat!("probe-data ", env!("CARGO_PKG_VERSION")),
+        "converted_by": concat!("probe-datasets ", env!("CARGO_PKG_VERSION")),
         "files": files,
     });
     let mut text = serde_json::to_vec_pretty(&manifest).expect("a JSON value serialises");
     text.push(b'\n');
-    write_atomic(out.join(MANIFEST), &text)
+    Ok(write_atomic(out.join(MANIFEST), &text)?)
 }
 
 /// Creates the output folder (and its parents).

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use common::assert_message;
-use probe_data::{cifar10_files, load_cifar10, load_cifar10_files, Error, Split};
+use probe_datasets::{cifar10_files, load_cifar10, load_cifar10_files, Error, Split};
 
 /// A record: `label`, then 3072 pixels, pixel j being `(seed + j) % 256`.
 fn record(label: u8, seed: u8) -> Vec<u8> {

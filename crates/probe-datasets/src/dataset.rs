@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
-use crate::feature_set::FeatureSet;
+use probe_data::FeatureSet;
 
 /// Which part of a dataset to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,7 +107,7 @@ impl Dataset {
 
     /// Values per sample: the product of `shape` (saturating at `usize::MAX`).
     pub fn sample_len(&self) -> usize {
-        crate::check::element_count(&self.shape).unwrap_or(usize::MAX)
+        element_count(&self.shape).unwrap_or(usize::MAX)
     }
 
     /// Number of channels: the first dimension of `shape` (for `[d]`, each feature is its own
@@ -245,7 +245,12 @@ impl Dataset {
             ("layer".to_string(), "input".to_string()),
             ("dataset".to_string(), self.name.clone()),
         ]);
-        FeatureSet::from_f32(self.inputs.clone(), &shape, &labels, metadata)
+        Ok(FeatureSet::from_f32(
+            self.inputs.clone(),
+            &shape,
+            &labels,
+            metadata,
+        )?)
     }
 
     /// The samples at `indices` (each `< len()`), in that order.
@@ -276,7 +281,7 @@ impl Dataset {
                 expected: "a per-sample shape such as [1, 28, 28] or [32], with no zero dimension",
             });
         }
-        let need = crate::check::element_count(&self.shape).and_then(|d| d.checked_mul(self.len()));
+        let need = element_count(&self.shape).and_then(|d| d.checked_mul(self.len()));
         if need != Some(self.inputs.len()) {
             return Err(Error::DatasetShape {
                 path: self.display_name(),
@@ -292,6 +297,13 @@ impl Dataset {
     pub(crate) fn display_name(&self) -> PathBuf {
         PathBuf::from(format!("<{} dataset>", self.name))
     }
+}
+
+/// The product of `shape`: `None` when it is empty or the product overflows (an empty shape is
+/// not a sample shape, so it must not count as one value).
+pub(crate) fn element_count(shape: &[usize]) -> Option<usize> {
+    let (first, rest) = shape.split_first()?;
+    rest.iter().try_fold(*first, |a, &b| a.checked_mul(b))
 }
 
 /// Per-channel normalization `(x * scale - mean[c]) / std[c]`.
