@@ -19,24 +19,17 @@ fn best_mnist_accuracy(arch: &str, epochs: usize) -> Option<f64> {
     let data = env.load(Some(&folder), 0.2, 0).unwrap();
     assert_eq!((data.train.len(), data.val.len()), (8000, 2000));
     let dir = tempfile::tempdir().unwrap();
-    let spec = RunSpec {
-        env: "mnist".into(),
-        arch: arch.into(),
-        model_config: ModelConfig::for_env(&env, arch, 10).unwrap(),
-        params: TrainParams {
-            epochs,
-            batch_size: 32,
-            optimizer: OptimizerConfig::Adam {
-                lr: 1e-3,
-                weight_decay: 0.0,
-            },
-            seed: 0,
+    let params = TrainParams {
+        epochs,
+        batch_size: 32,
+        optimizer: OptimizerConfig::Adam {
+            lr: 1e-3,
+            weight_decay: 0.0,
         },
-        label_noise: 0.0,
-        save_every: None,
-        out_dir: dir.path().to_path_buf(),
-        resume: None,
+        seed: 0,
     };
+    let config = ModelConfig::for_env(&env, arch, 10).unwrap();
+    let spec = RunSpec::new("mnist", arch, config, params, dir.path());
     let (model, varmap) = Model::fresh(arch, &spec.model_config, &Device::Cpu, Some(0)).unwrap();
     let summary = train_run(
         &spec,
@@ -230,20 +223,13 @@ fn synthetic_alpha_rises_from_the_input_to_the_trained_last_hidden_layer() {
     let env = Env::builtin("synthetic").unwrap();
     let data = env.load(None, 0.2, 1).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let spec = RunSpec {
-        env: env.name.clone(),
-        arch: env.model.clone(),
-        model_config: ModelConfig::for_env(&env, &env.model, 5).unwrap(),
-        params: TrainParams {
-            epochs: 15,
-            seed: 1,
-            ..TrainParams::default()
-        },
-        label_noise: 0.0,
-        save_every: None,
-        out_dir: dir.path().to_path_buf(),
-        resume: None,
+    let params = TrainParams {
+        epochs: 15,
+        seed: 1,
+        ..TrainParams::default()
     };
+    let config = ModelConfig::for_env(&env, &env.model, 5).unwrap();
+    let spec = RunSpec::new(&env.name, &env.model, config, params, dir.path());
     let (model, varmap) = Model::fresh("mlp", &spec.model_config, &Device::Cpu, Some(1)).unwrap();
     train_run(
         &spec,

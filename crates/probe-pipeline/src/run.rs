@@ -430,7 +430,6 @@ fn modified(path: &Path) -> Option<SystemTime> {
 /// Unknown layers are found before training: tap names do not depend on the weights or the
 /// number of classes, so a throw-away model on the CPU lists them.
 fn check_layers(config: &RunConfig) -> Result<()> {
-    use probe_models::Tapped;
     let Some(layers) = &config.layers else {
         return Ok(());
     };
@@ -443,15 +442,5 @@ fn check_layers(config: &RunConfig) -> Result<()> {
     let model_config = probe_models::ModelConfig::for_env(&env, &arch, 10)?;
     let (model, _) =
         probe_models::Model::fresh(&arch, &model_config, &candle_core::Device::Cpu, Some(0))?;
-    let valid = model.tap_names();
-    if let Some(bad) = layers.iter().find(|l| !valid.contains(l)) {
-        return Err(config.invalid(
-            "layers",
-            format!(
-                "unknown layer `{bad}` for model `{arch}`; valid layers: {}",
-                valid.join(", ")
-            ),
-        ));
-    }
-    Ok(())
+    probe_extract::check_layers(&model, layers).map_err(|e| config.invalid("layers", e.to_string()))
 }

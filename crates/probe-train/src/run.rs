@@ -37,6 +37,29 @@ pub struct RunSpec {
     pub resume: Option<PathBuf>,
 }
 
+impl RunSpec {
+    /// A run of `arch` in environment `env` into `out_dir`: no label noise, no extra
+    /// checkpoints, not resumed (set those fields for more).
+    pub fn new(
+        env: &str,
+        arch: &str,
+        model_config: ModelConfig,
+        params: TrainParams,
+        out_dir: &Path,
+    ) -> RunSpec {
+        RunSpec {
+            env: env.into(),
+            arch: arch.into(),
+            model_config,
+            params,
+            label_noise: 0.0,
+            save_every: None,
+            out_dir: out_dir.to_path_buf(),
+            resume: None,
+        }
+    }
+}
+
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochReport {

@@ -10,23 +10,19 @@ use probe_models::{Model, ModelConfig};
 use probe_train::{train_run, OptimizerConfig, Quiet, RunSpec, TrainParams};
 
 fn spec(env: &Env, out: &std::path::Path, epochs: usize) -> RunSpec {
-    RunSpec {
-        env: env.name.clone(),
-        arch: env.model.clone(),
-        model_config: ModelConfig::for_env(env, &env.model, env.synthetic.classes).unwrap(),
-        params: TrainParams {
-            epochs,
-            batch_size: 32,
-            optimizer: OptimizerConfig::Adam {
-                lr: 1e-3,
-                weight_decay: 0.0,
-            },
-            seed: 1,
+    let params = TrainParams {
+        epochs,
+        batch_size: 32,
+        optimizer: OptimizerConfig::Adam {
+            lr: 1e-3,
+            weight_decay: 0.0,
         },
-        label_noise: 0.0,
+        seed: 1,
+    };
+    let config = ModelConfig::for_env(env, &env.model, env.synthetic.classes).unwrap();
+    RunSpec {
         save_every: Some(2),
-        out_dir: out.to_path_buf(),
-        resume: None,
+        ..RunSpec::new(&env.name, &env.model, config, params, out)
     }
 }
 
