@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use probe_alpha::{AlphaParams, Probe};
-use probe_forest::{ForestParams, MaxFeatures, Splitter, WaveletNorm};
-use probe_pipeline::{check_output, expand, score_files, Extras, Scoring};
+use probe_forest::{MaxFeatures, Splitter, WaveletNorm};
+use probe_pipeline::{check_output, expand, score_files, tables, ProbeSection, Scoring};
 use probe_reduce::{Backend, Method, ReduceParams};
 use probe_report::embedding::EmbeddingMethod;
 
@@ -80,17 +79,22 @@ pub struct AlphaArgs {
 /// others still run); `Err` when nothing could start (bad settings, an output that cannot
 /// be written). When nothing was scored, an existing results file is kept.
 pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
-    let probe = Probe::new(
-        ForestParams::default()
-            .n_trees(args.trees)
-            .max_depth(args.depth)
-            .max_features(args.max_features)
-            .splitter(args.splitter)
-            .seed(args.seed),
-        AlphaParams::default().epsilon(args.epsilon),
-        args.norm,
-    )
-    .context("--trees / --depth / --max-features / --epsilon")?;
+    let settings = ProbeSection {
+        trees: args.trees,
+        depth: args.depth,
+        max_features: args.max_features,
+        splitter: args.splitter,
+        seed: args.seed,
+        epsilon: args.epsilon,
+        norm: args.norm,
+        clustering: args.clustering,
+        embedding: args.embedding,
+        embedding_points: args.embedding_points,
+    };
+    let probe = settings
+        .probe()
+        .context("--trees / --depth / --max-features / --epsilon")?;
+    let extras = settings.extras().context("--clustering / --embedding")?;
     let reduce = args
         .reduce_to
         .map(|k| {
@@ -102,13 +106,6 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
         })
         .transpose()
         .context("--reduce-to")?;
-    let extras = Extras::new(
-        args.clustering,
-        args.embedding,
-        args.embedding_points,
-        args.seed,
-    )
-    .context("--clustering / --embedding")?;
     let pool = thread_pool(args.threads)?;
     let (files, pattern_failures) = expand(&args.files);
     if let Some(out) = &args.out {
@@ -124,10 +121,7 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
     };
     let terminal = Terminal::new(args.quiet, true);
     let cancel = cancel_on_ctrl_c();
-    print_line(&format!(
-        "{:<40} {:<20} {:>7} {:>7} {:>7} {:>15} {:>9} {:>8}",
-        "file", "layer", "n", "d", "alpha", "band", "wavelets", "seconds"
-    ));
+    print_line(&tables::alpha_header());
     let mut scored = pool.install(|| score_files(&scoring, &files, &terminal, &cancel))?;
     scored.failures.splice(0..0, pattern_failures);
     for r in scored.layers.iter().map(|l| &l.record) {

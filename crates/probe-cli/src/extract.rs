@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use probe_extract::{extract, ExtractConfig};
-use probe_pipeline::Observer;
+use probe_pipeline::{tables, Observer};
 
 use crate::output::{print_error, print_line, Terminal};
 
@@ -65,44 +65,8 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<bool> {
     });
     terminal.finish();
     let manifest = manifest?;
-    print_line(&format!(
-        "{:<4} {:<20} {:>16} {:>9} {:>9} {:>8}  {}",
-        "#", "layer", "shape", "width", "MB", "seconds", "file"
-    ));
-    for l in &manifest.layers {
-        let shape: Vec<String> = l.shape.iter().map(|s| s.to_string()).collect();
-        print_line(&format!(
-            "{:<4} {:<20} {:>16} {:>9} {:>9.1} {:>8.2}  {}{}",
-            l.index,
-            l.layer,
-            shape.join("x"),
-            l.width,
-            l.bytes as f64 / 1e6,
-            l.seconds,
-            l.file.display(),
-            if l.skipped { "  (complete, kept)" } else { "" }
-        ));
-        if let (Some(k), Some(r)) = (l.reduced_to, &config.reduce) {
-            if k < r.dim && k < l.width {
-                print_line(&format!(
-                    "     reduction capped: {} samples, so K = {k} instead of {} ({})",
-                    manifest.n,
-                    r.dim,
-                    l.reduced
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                ));
-            }
-        }
-    }
-    if manifest.layers.iter().any(|l| !l.skipped) {
-        print_line(&format!(
-            "{} samples through {} in one pass: {:.1} s, {:.0} samples/s",
-            manifest.n, manifest.model, manifest.seconds, manifest.images_per_second
-        ));
-    } else {
-        print_line("every layer was already complete; nothing to do (--force redoes them)");
+    for line in tables::manifest_table(&manifest, config.reduce.as_ref().map(|r| r.dim)) {
+        print_line(&line);
     }
     for f in &manifest.failures {
         print_error(&format!("layer {}: {}", f.layer, f.error));

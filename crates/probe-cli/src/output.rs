@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use probe_pipeline::{Cancel, Observer};
+use probe_pipeline::{tables, Cancel, Observer};
 use probe_train::EpochReport;
 
 /// Prints a line on stdout; a closed pipe (`probe-alpha … | head`) is not an error worth a
@@ -158,37 +158,13 @@ impl Observer for Terminal {
         }
     }
 
-    fn epoch(&self, r: &EpochReport) {
-        let test = r
-            .test_accuracy
-            .map(|t| format!("  test acc {:.2}%", 100.0 * t))
-            .unwrap_or_default();
-        self.message(&format!(
-            "epoch {:>3}  train loss {:.4} acc {:.2}%  val loss {:.4} acc {:.2}%{test}  {:.0} samples/s  {:.1}s{}",
-            r.epoch,
-            r.train_loss,
-            100.0 * r.train_accuracy,
-            r.val_loss,
-            100.0 * r.val_accuracy,
-            r.samples_per_second,
-            r.seconds,
-            if r.best { "  *best" } else { "" }
-        ));
+    fn epoch(&self, report: &EpochReport) {
+        self.message(&tables::epoch_line(report));
     }
 
-    fn scored(&self, file: &std::path::Path, r: &probe_alpha::LayerRecord) {
+    fn scored(&self, file: &std::path::Path, record: &probe_alpha::LayerRecord) {
         if self.rows.load(Ordering::Relaxed) {
-            let ok = print_line(&format!(
-                "{:<40} {:<20} {:>7} {:>7} {:>7.4} {:>15} {:>9} {:>8.2}",
-                file.display(),
-                r.layer,
-                r.n,
-                r.d,
-                r.alpha,
-                format!("[{:.3}, {:.3}]", r.band[0], r.band[1]),
-                r.n_wavelets,
-                r.seconds
-            ));
+            let ok = print_line(&tables::alpha_row(file, record));
             self.rows.store(ok, Ordering::Relaxed);
         }
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use probe_pipeline::{expand, reduce_file};
+use probe_pipeline::{expand, reduce_file, tables};
 use probe_reduce::{Backend, Method, ReduceParams};
 
 use crate::output::{one_line, print_error, print_line, thread_pool, Terminal};
@@ -66,32 +66,10 @@ pub fn run(args: &ReduceArgs) -> anyhow::Result<bool> {
     }
     let mut ok = failures.is_empty();
     let terminal = Terminal::new(args.quiet, false);
-    let mut printing = print_line(&format!(
-        "{:<40} {:<20} {:>7} {:>7} {:>6} {:>9} {:>8}  {}",
-        "file", "layer", "n", "d", "K", "variance", "seconds", "output"
-    ));
+    let mut printing = print_line(&tables::reduced_header());
     for file in files {
         match pool.install(|| reduce_file(&params, &file, args.out_dir.as_deref(), &terminal)) {
-            Ok(r) if printing => {
-                let mut line = format!(
-                    "{:<40} {:<20} {:>7} {:>7} {:>6} {:>9} {:>8.2}  {}",
-                    r.input.display(),
-                    r.layer,
-                    r.n,
-                    r.d,
-                    r.k,
-                    r.explained_variance_ratio
-                        .map_or("unchanged".into(), |v| format!("{v:.4}")),
-                    r.seconds,
-                    r.output.display()
-                );
-                if r.explained_variance_ratio.is_none() {
-                    line += &format!("  (d = {} <= K = {}: passed through)", r.d, args.dim);
-                } else if r.k < args.dim {
-                    line += &format!("  ({} samples: K capped at {})", r.n, r.k);
-                }
-                printing = print_line(&line);
-            }
+            Ok(r) if printing => printing = print_line(&tables::reduced_row(&r, args.dim)),
             Ok(_) => {}
             Err(err) => {
                 print_error(&one_line(&err.into()));

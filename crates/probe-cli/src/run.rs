@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use probe_pipeline::{Force, Pipeline, RunConfig};
+use probe_pipeline::{tables, Force, Pipeline, RunConfig};
 
 use crate::output::{cancel_on_ctrl_c, print_line, Terminal};
 
@@ -35,37 +35,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
     let terminal = Terminal::new(args.quiet, false);
     let outcome = pipeline.run(force, &terminal, &cancel_on_ctrl_c())?;
     if let Some(results) = &outcome.results {
-        let clustered = results.layers.iter().any(|l| l.clustering.is_some());
-        print_line(&format!(
-            "{:<20} {:>8} {:>8} {:>16} {:>7}  flag",
-            "layer",
-            "width",
-            "alpha",
-            "band",
-            if clustered { "ARI" } else { "" }
-        ));
-        for l in &results.layers {
-            let r = &l.record;
-            print_line(&format!(
-                "{:<20} {:>8} {:>8.4} {:>16} {:>7}  {}",
-                r.layer,
-                r.input_d,
-                r.alpha,
-                format!("[{:.3}, {:.3}]", r.band[0], r.band[1]),
-                l.clustering
-                    .map(|c| format!("{:.3}", c.ari))
-                    .unwrap_or_default(),
-                r.flag.as_deref().unwrap_or("")
-            ));
-        }
-        if let Some(a) = results.accuracy {
-            print_line(&format!(
-                "model: validation accuracy {:.2}%{}",
-                100.0 * a.val.unwrap_or(f64::NAN),
-                a.test
-                    .map(|t| format!(", test {:.2}%", 100.0 * t))
-                    .unwrap_or_default()
-            ));
+        for line in tables::run_table(results) {
+            print_line(&line);
         }
         print_line(&format!(
             "results: {}",

@@ -208,6 +208,32 @@ impl Default for ProbeSection {
     }
 }
 
+impl ProbeSection {
+    /// The checked probe (forest and estimator) of these settings.
+    pub fn probe(&self) -> Result<probe_alpha::Probe> {
+        Ok(probe_alpha::Probe::new(
+            probe_forest::ForestParams::default()
+                .n_trees(self.trees)
+                .max_depth(self.depth)
+                .max_features(self.max_features)
+                .splitter(self.splitter)
+                .seed(self.seed),
+            probe_alpha::AlphaParams::default().epsilon(self.epsilon),
+            self.norm,
+        )?)
+    }
+
+    /// The checked extras (clustering, embedding) of these settings.
+    pub fn extras(&self) -> Result<crate::score::Extras> {
+        crate::score::Extras::new(
+            self.clustering,
+            self.embedding,
+            self.embedding_points,
+            self.seed,
+        )
+    }
+}
+
 /// A whole run: `probe run CONFIG`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -70,6 +70,7 @@ mod reduce;
 mod results;
 mod run;
 mod score;
+pub mod tables;
 mod train;
 
 pub use config::{

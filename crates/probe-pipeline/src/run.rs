@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use probe_alpha::{AlphaParams, Probe};
 use probe_extract::{extract, ExtractConfig, Manifest};
-use probe_forest::ForestParams;
 use probe_report::RunReport;
 use probe_train::{OptimizerConfig, TrainParams};
 
@@ -14,7 +12,7 @@ use crate::config::{RunConfig, TrainSection};
 use crate::error::{Error, Result};
 use crate::observer::{Cancel, Observer};
 use crate::results::{best_accuracy, load_run, Failure, Results};
-use crate::score::{score_files, Extras, Scoring};
+use crate::score::{score_files, Scoring};
 use crate::train::{checkpoint_epoch, TrainJob, TrainProbe, TrainSettings};
 
 /// The stages of a run, in order.
@@ -93,19 +91,13 @@ impl Pipeline {
     /// Checks everything that can be checked before the first stage: the probe's settings,
     /// the extras, the extraction settings and the layer names.
     pub fn new(config: RunConfig) -> Result<Pipeline> {
-        let p = &config.probe;
-        let probe = Probe::new(
-            ForestParams::default()
-                .n_trees(p.trees)
-                .max_depth(p.depth)
-                .max_features(p.max_features)
-                .splitter(p.splitter)
-                .seed(p.seed),
-            AlphaParams::default().epsilon(p.epsilon),
-            p.norm,
-        )
-        .map_err(|e| config.invalid("probe", e.to_string()))?;
-        let extras = Extras::new(p.clustering, p.embedding, p.embedding_points, p.seed)
+        let probe = config
+            .probe
+            .probe()
+            .map_err(|e| config.invalid("probe", e.to_string()))?;
+        let extras = config
+            .probe
+            .extras()
             .map_err(|e| config.invalid("probe", e.to_string()))?;
         let dir = config.run_dir();
         let weights = match &config.model.weights {

@@ -1,0 +1,169 @@
+//! The summaries the front ends show, as lines of text: the alpha table, a run's table, the
+//! extraction's layers, the reductions and the epochs. Nothing here prints.
+
+use std::path::Path;
+
+use probe_alpha::LayerRecord;
+use probe_extract::Manifest;
+use probe_train::EpochReport;
+
+use crate::reduce::ReducedFile;
+use crate::results::Results;
+
+/// The header of [`alpha_row`]'s table.
+pub fn alpha_header() -> String {
+    format!(
+        "{:<40} {:<20} {:>7} {:>7} {:>7} {:>15} {:>9} {:>8}",
+        "file", "layer", "n", "d", "alpha", "band", "wavelets", "seconds"
+    )
+}
+
+/// One scored file as a table row.
+pub fn alpha_row(file: &Path, r: &LayerRecord) -> String {
+    format!(
+        "{:<40} {:<20} {:>7} {:>7} {:>7.4} {:>15} {:>9} {:>8.2}",
+        file.display(),
+        r.layer,
+        r.n,
+        r.d,
+        r.alpha,
+        band(r),
+        r.n_wavelets,
+        r.seconds
+    )
+}
+
+fn band(r: &LayerRecord) -> String {
+    format!("[{:.3}, {:.3}]", r.band[0], r.band[1])
+}
+
+/// A run's layers (width, alpha, band, ARI when clustered, flag), then the model's accuracy
+/// when known.
+pub fn run_table(results: &Results) -> Vec<String> {
+    let clustered = results.layers.iter().any(|l| l.clustering.is_some());
+    let mut lines = vec![format!(
+        "{:<20} {:>8} {:>8} {:>16} {:>7}  flag",
+        "layer",
+        "width",
+        "alpha",
+        "band",
+        if clustered { "ARI" } else { "" }
+    )];
+    for l in &results.layers {
+        let r = &l.record;
+        lines.push(format!(
+            "{:<20} {:>8} {:>8.4} {:>16} {:>7}  {}",
+            r.layer,
+            r.input_d,
+            r.alpha,
+            band(r),
+            l.clustering
+                .map(|c| format!("{:.3}", c.ari))
+                .unwrap_or_default(),
+            r.flag.as_deref().unwrap_or("")
+        ));
+    }
+    if let Some(a) = results.accuracy {
+        lines.push(format!(
+            "model: validation accuracy {:.2}%{}",
+            100.0 * a.val.unwrap_or(f64::NAN),
+            a.test
+                .map(|t| format!(", test {:.2}%", 100.0 * t))
+                .unwrap_or_default()
+        ));
+    }
+    lines
+}
+
+/// The extraction's layers (shape, width, size, seconds, file), a line per capped
+/// reduction, and the pass's throughput.
+pub fn manifest_table(manifest: &Manifest, reduce_dim: Option<usize>) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{:<4} {:<20} {:>16} {:>9} {:>9} {:>8}  {}",
+        "#", "layer", "shape", "width", "MB", "seconds", "file"
+    )];
+    for l in &manifest.layers {
+        let shape: Vec<String> = l.shape.iter().map(|s| s.to_string()).collect();
+        lines.push(format!(
+            "{:<4} {:<20} {:>16} {:>9} {:>9.1} {:>8.2}  {}{}",
+            l.index,
+            l.layer,
+            shape.join("x"),
+            l.width,
+            l.bytes as f64 / 1e6,
+            l.seconds,
+            l.file.display(),
+            if l.skipped { "  (complete, kept)" } else { "" }
+        ));
+        if let (Some(k), Some(dim)) = (l.reduced_to, reduce_dim) {
+            if k < dim && k < l.width {
+                lines.push(format!(
+                    "     reduction capped: {} samples, so K = {k} instead of {dim} ({})",
+                    manifest.n,
+                    l.reduced
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
+    if manifest.layers.iter().any(|l| !l.skipped) {
+        lines.push(format!(
+            "{} samples through {} in one pass: {:.1} s, {:.0} samples/s",
+            manifest.n, manifest.model, manifest.seconds, manifest.images_per_second
+        ));
+    } else {
+        lines.push("every layer was already complete; nothing to do".into());
+    }
+    lines
+}
+
+/// The header of [`reduced_row`]'s table.
+pub fn reduced_header() -> String {
+    format!(
+        "{:<40} {:<20} {:>7} {:>7} {:>6} {:>9} {:>8}  {}",
+        "file", "layer", "n", "d", "K", "variance", "seconds", "output"
+    )
+}
+
+/// One reduced file as a table row; `asked` is the K asked for.
+pub fn reduced_row(r: &ReducedFile, asked: usize) -> String {
+    let mut line = format!(
+        "{:<40} {:<20} {:>7} {:>7} {:>6} {:>9} {:>8.2}  {}",
+        r.input.display(),
+        r.layer,
+        r.n,
+        r.d,
+        r.k,
+        r.explained_variance_ratio
+            .map_or("unchanged".into(), |v| format!("{v:.4}")),
+        r.seconds,
+        r.output.display()
+    );
+    if r.explained_variance_ratio.is_none() {
+        line += &format!("  (d = {} <= K = {asked}: passed through)", r.d);
+    } else if r.k < asked {
+        line += &format!("  ({} samples: K capped at {})", r.n, r.k);
+    }
+    line
+}
+
+/// One training epoch as a log line.
+pub fn epoch_line(r: &EpochReport) -> String {
+    let test = r
+        .test_accuracy
+        .map(|t| format!("  test acc {:.2}%", 100.0 * t))
+        .unwrap_or_default();
+    format!(
+        "epoch {:>3}  train loss {:.4} acc {:.2}%  val loss {:.4} acc {:.2}%{test}  {:.0} samples/s  {:.1}s{}",
+        r.epoch,
+        r.train_loss,
+        100.0 * r.train_accuracy,
+        r.val_loss,
+        100.0 * r.val_accuracy,
+        r.samples_per_second,
+        r.seconds,
+        if r.best { "  *best" } else { "" }
+    )
+}
