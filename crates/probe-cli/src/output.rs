@@ -162,6 +162,13 @@ impl Observer for Terminal {
         self.message(&tables::epoch_line(report));
     }
 
+    fn results(&self, path: &std::path::Path, results: &probe_pipeline::Results) {
+        for line in tables::run_table(results) {
+            self.message(&line);
+        }
+        self.message(&format!("results: {}", path.display()));
+    }
+
     fn scored(&self, file: &std::path::Path, record: &probe_alpha::LayerRecord) {
         if self.rows.load(Ordering::Relaxed) {
             let ok = print_line(&tables::alpha_row(file, record));

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use probe_pipeline::{tables, Force, Pipeline, RunConfig};
+use probe_pipeline::{Force, Pipeline, RunConfig};
 
-use crate::output::{cancel_on_ctrl_c, print_line, Terminal};
+use crate::output::{cancel_on_ctrl_c, Terminal};
 
 /// Runs the whole probe from one config: train, extract, reduce, alpha, report.
 #[derive(Debug, Parser)]
@@ -34,15 +34,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
     let pipeline = Pipeline::new(RunConfig::from_file(&args.config)?)?;
     let terminal = Terminal::new(args.quiet, false);
     let outcome = pipeline.run(force, &terminal, &cancel_on_ctrl_c())?;
-    if let Some(results) = &outcome.results {
-        for line in tables::run_table(results) {
-            print_line(&line);
-        }
-        print_line(&format!(
-            "results: {}",
-            outcome.dir.join("results.json").display()
-        ));
-    }
     if outcome.failures > 0 {
         crate::output::print_error(&format!(
             "{} layer(s) failed; see the lines above and `failures` in {}",

@@ -29,6 +29,8 @@ pub trait Observer: Sync {
     fn epoch(&self, _report: &EpochReport) {}
     /// A file was scored.
     fn scored(&self, _file: &Path, _record: &LayerRecord) {}
+    /// The alpha stage of a run wrote its results to `path`.
+    fn results(&self, _path: &Path, _results: &crate::results::Results) {}
 }
 
 /// Shows nothing: for library users who only want the results.

@@ -378,6 +378,7 @@ impl Pipeline {
         results.failures.splice(0..0, extraction_failures);
         results.accuracy = best_accuracy(&self.dir.join("metrics.jsonl"))?;
         results.save(&path)?;
+        observer.results(&path, &results);
         Ok(Some(results))
     }
 
