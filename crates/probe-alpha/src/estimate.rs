@@ -66,10 +66,30 @@ impl AlphaParams {
 }
 
 /// Estimator settings that passed [`AlphaParams::check`].
+///
+/// (De)serialised as [`AlphaParams`], through its check, so that no unchecked values get in.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "AlphaParams", into = "AlphaParams")]
 pub struct ValidAlphaParams {
     low: f64,
     high: f64,
+}
+
+impl TryFrom<AlphaParams> for ValidAlphaParams {
+    type Error = Error;
+
+    fn try_from(params: AlphaParams) -> Result<ValidAlphaParams> {
+        params.check()
+    }
+}
+
+impl From<ValidAlphaParams> for AlphaParams {
+    fn from(valid: ValidAlphaParams) -> AlphaParams {
+        AlphaParams {
+            epsilon: valid.low,
+            epsilon_high: Some(valid.high),
+        }
+    }
 }
 
 impl ValidAlphaParams {
@@ -216,7 +236,21 @@ mod tests {
     fn says_which_epsilon_to_raise() {
         let params = AlphaParams::default().epsilon(1e-9).check().unwrap();
         let e = params.estimate(&[0.5, 0.25], 1).unwrap_err().to_string();
-        assert!(e.contains("epsilon") && e.contains("raise"), "{e}");
+        assert!(e.contains("a larger epsilon") && !e.contains("--"), "{e}");
+    }
+
+    #[test]
+    fn checked_params_deserialise_only_through_the_check() {
+        let good = AlphaParams::default().epsilon(0.2).check().unwrap();
+        let json = serde_json::to_string(&good).unwrap();
+        assert_eq!(json, r#"{"epsilon":0.2,"epsilon_high":0.8}"#);
+        assert_eq!(
+            serde_json::from_str::<ValidAlphaParams>(&json).unwrap(),
+            good
+        );
+        let bad = r#"{"epsilon":-1.0,"epsilon_high":null}"#;
+        let e = serde_json::from_str::<ValidAlphaParams>(bad).unwrap_err();
+        assert!(e.to_string().contains("epsilon"), "{e}");
     }
 
     #[test]

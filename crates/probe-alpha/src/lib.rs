@@ -23,4 +23,4 @@ mod probe;
 
 pub use error::{Error, Result};
 pub use estimate::{tau_grid, AlphaEstimate, AlphaParams, ValidAlphaParams, N_EPSILONS, N_TAUS};
-pub use probe::{flag_layers, LayerRecord, Probe};
+pub use probe::{flag_layers, LayerRecord, Probe, MIN_SAMPLES};

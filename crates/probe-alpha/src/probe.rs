@@ -7,8 +7,14 @@ use probe_data::FeatureSet;
 use probe_forest::{ForestParams, Matrix, MaxFeatures, Splitter, ValidForestParams, WaveletNorm};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::estimate::{AlphaEstimate, AlphaParams, ValidAlphaParams};
+
+/// The fewest samples the probe scores. A tree of n samples has at most 2(n − 1) wavelets,
+/// and with fewer than this many samples the τ-sparsity curve of a small forest stays too
+/// flat to reach within ε of −90° at any τ (a wider ε would only move the estimate to where
+/// it means nothing).
+pub const MIN_SAMPLES: usize = 10;
 
 /// Everything the probe needs to score a layer, checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +50,10 @@ impl Probe {
     }
 
     /// Scores normalised inputs with class ids below `n_classes`.
+    ///
+    /// Errors before fitting when there are fewer than [`MIN_SAMPLES`] rows
+    /// ([`Error::TooFewSamples`]); when the forest has no wavelets, says whether that is
+    /// because every feature is constant ([`Error::ConstantFeatures`]).
     pub fn estimate(
         &self,
         x: &Matrix,
@@ -51,8 +61,19 @@ impl Probe {
         n_classes: usize,
         tree_done: &(dyn Fn() + Sync),
     ) -> Result<AlphaEstimate> {
+        let (n, d) = (x.n_rows(), x.n_cols());
+        if n < MIN_SAMPLES {
+            return Err(Error::TooFewSamples {
+                n,
+                min: MIN_SAMPLES,
+            });
+        }
         let forest = self.forest.fit_with_progress(x, y, n_classes, tree_done)?;
         let norms = forest.wavelet_norms(self.norm);
+        // Normalisation maps a constant column to zeros and any other to a range with 1 in it.
+        if norms.is_empty() && (0..d).all(|j| x.column(j).iter().all(|&v| v == 0.0)) {
+            return Err(Error::ConstantFeatures { n, d });
+        }
         self.alpha.estimate(&norms, forest.n_trees())
     }
 
@@ -202,6 +223,69 @@ mod tests {
             flag: Some("stale".into()),
             angle_curve: Vec::new(),
         }
+    }
+
+    fn probe() -> Probe {
+        Probe::new(
+            ForestParams::default(),
+            AlphaParams::default(),
+            WaveletNorm::Samples,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn constant_features_say_that_no_split_is_possible() {
+        let (n, d) = (40, 3);
+        let x = Matrix::from_row_major(n, d, &vec![7.5; n * d]).unwrap();
+        let y: Vec<u32> = (0..n as u32).map(|i| i % 2).collect();
+        let err = probe().estimate(&x, &y, 2, &|| {}).unwrap_err();
+        assert!(
+            matches!(err, Error::ConstantFeatures { n: 40, d: 3 }),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("every one of the 3 feature(s) is constant across the 40 samples")
+                && msg.contains("no split is possible")
+                && !msg.contains("one class"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn too_few_samples_name_the_count_and_the_minimum() {
+        let x = Matrix::from_row_major(2, 2, &[0.0, 1.0, 1.0, 0.0]).unwrap();
+        let err = probe().estimate(&x, &[0, 1], 2, &|| {}).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::TooFewSamples {
+                    n: 2,
+                    min: MIN_SAMPLES
+                }
+            ),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("only 2 samples") && msg.contains(&format!("at least {MIN_SAMPLES}")),
+            "{msg}"
+        );
+        assert!(!msg.contains("epsilon"), "{msg}");
+    }
+
+    #[test]
+    fn the_minimum_sample_count_scores_separable_data() {
+        // Two classes on either side of 0.5 in one of two features.
+        let n = MIN_SAMPLES;
+        let data: Vec<f64> = (0..n)
+            .flat_map(|i| [i as f64 / n as f64, ((i * 7) % n) as f64])
+            .collect();
+        let y: Vec<u32> = (0..n).map(|i| u32::from(2 * i >= n)).collect();
+        let x = Matrix::from_row_major(n, 2, &data).unwrap();
+        let estimate = probe().estimate(&x, &y, 2, &|| {}).unwrap();
+        assert!(estimate.alpha.is_finite());
     }
 
     #[test]

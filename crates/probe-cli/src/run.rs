@@ -494,6 +494,10 @@ fn check_layers(config: &RunConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(value: &str, field: &str) -> anyhow::Result<T> {
+fn parse<T>(value: &str, field: &str) -> anyhow::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     value.parse().map_err(|e| anyhow::anyhow!("{field}: {e}"))
 }

@@ -20,5 +20,28 @@ pub enum Error {
     InvalidTree(String),
 }
 
+/// Text that names none of a setting's values, from a `FromStr` implementation of this crate
+/// ([`MaxFeatures`](crate::MaxFeatures), [`Splitter`](crate::Splitter), [`WaveletNorm`](crate::WaveletNorm)). Implements [`std::error::Error`], so argument parsers accept it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("`{value}` is not {kind}: use {expected}")]
+pub struct ParseValueError {
+    /// The text given.
+    pub value: String,
+    /// What it should have named, with its article, e.g. `a splitter`.
+    pub kind: &'static str,
+    /// The accepted values, as one line.
+    pub expected: &'static str,
+}
+
+impl ParseValueError {
+    pub(crate) fn new(value: &str, kind: &'static str, expected: &'static str) -> Self {
+        ParseValueError {
+            value: value.to_string(),
+            kind,
+            expected,
+        }
+    }
+}
+
 /// Result of this crate.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -28,7 +28,7 @@ mod matrix;
 mod params;
 mod tree;
 
-pub use error::{Error, Result};
+pub use error::{Error, ParseValueError, Result};
 pub use forest::Forest;
 pub use matrix::Matrix;
 pub use params::{ForestParams, MaxFeatures, Splitter, ValidForestParams, MAX_BINS};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ParseValueError, Result};
 
 /// How many candidate features each node draws.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -32,17 +32,19 @@ impl MaxFeatures {
 }
 
 impl std::str::FromStr for MaxFeatures {
-    type Err = String;
+    type Err = ParseValueError;
 
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, ParseValueError> {
         match s {
             "sqrt" => Ok(MaxFeatures::Sqrt),
             "log2" => Ok(MaxFeatures::Log2),
             "all" => Ok(MaxFeatures::All),
             _ => match s.parse::<usize>() {
                 Ok(k) if k > 0 => Ok(MaxFeatures::Count(k)),
-                _ => Err(format!(
-                    "`{s}` is not a max-features value: use sqrt, log2, all or a positive integer"
+                _ => Err(ParseValueError::new(
+                    s,
+                    "a max-features value",
+                    "sqrt, log2, all or a positive integer",
                 )),
             },
         }
@@ -74,13 +76,13 @@ pub enum Splitter {
 }
 
 impl std::str::FromStr for Splitter {
-    type Err = String;
+    type Err = ParseValueError;
 
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, ParseValueError> {
         match s {
             "exact" => Ok(Splitter::Exact),
             "binned" => Ok(Splitter::Binned),
-            _ => Err(format!("`{s}` is not a splitter: use exact or binned")),
+            _ => Err(ParseValueError::new(s, "a splitter", "exact or binned")),
         }
     }
 }
@@ -176,8 +178,19 @@ impl ForestParams {
 }
 
 /// Parameters that passed [`ForestParams::check`]; the only form that can fit.
+///
+/// Deserialised through [`ForestParams`] and its check, so that no unchecked values get in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ForestParams")]
 pub struct ValidForestParams(ForestParams);
+
+impl TryFrom<ForestParams> for ValidForestParams {
+    type Error = Error;
+
+    fn try_from(params: ForestParams) -> Result<ValidForestParams> {
+        params.check()
+    }
+}
 
 impl ValidForestParams {
     /// Number of trees.
@@ -228,5 +241,34 @@ mod tests {
         assert!("0".parse::<MaxFeatures>().is_err());
         assert!("foo".parse::<MaxFeatures>().is_err());
         assert_eq!("12".parse::<MaxFeatures>(), Ok(MaxFeatures::Count(12)));
+    }
+
+    #[test]
+    fn names_that_are_no_setting_are_typed_errors() {
+        let e = "foo".parse::<MaxFeatures>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`foo` is not a max-features value: use sqrt, log2, all or a positive integer"
+        );
+        let e = "random".parse::<Splitter>().unwrap_err();
+        assert_eq!((e.value.as_str(), e.kind), ("random", "a splitter"));
+        let e = "l2".parse::<crate::WaveletNorm>().unwrap_err();
+        assert_eq!(e.to_string(), "`l2` is not a norm: use samples or volume");
+        // What clap's value parsers need.
+        let _: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
+    }
+
+    #[test]
+    fn checked_params_deserialise_only_through_the_check() {
+        let good = ForestParams::default().n_trees(3).check().unwrap();
+        let json = serde_json::to_string(&good).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ValidForestParams>(&json).unwrap(),
+            good
+        );
+        let bad = json.replace("\"n_trees\":3", "\"n_trees\":0");
+        assert_ne!(bad, json);
+        let e = serde_json::from_str::<ValidForestParams>(&bad).unwrap_err();
+        assert!(e.to_string().contains("n_trees"), "{e}");
     }
 }

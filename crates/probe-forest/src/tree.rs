@@ -56,13 +56,17 @@ pub enum WaveletNorm {
 }
 
 impl std::str::FromStr for WaveletNorm {
-    type Err = String;
+    type Err = crate::error::ParseValueError;
 
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         match s {
             "samples" => Ok(WaveletNorm::Samples),
             "volume" => Ok(WaveletNorm::Volume),
-            _ => Err(format!("`{s}` is not a norm: use samples or volume")),
+            _ => Err(crate::error::ParseValueError::new(
+                s,
+                "a norm",
+                "samples or volume",
+            )),
         }
     }
 }
