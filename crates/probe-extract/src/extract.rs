@@ -415,10 +415,13 @@ fn reduce_layer(
     if current && !force {
         return Ok(target);
     }
-    let method: Method = method.parse().map_err(|reason| Error::Config {
-        path: PathBuf::from("<config>"),
-        reason,
-    })?;
+    let method: Method =
+        method
+            .parse()
+            .map_err(|e: probe_reduce::ParseValueError| Error::Config {
+                path: PathBuf::from("<config>"),
+                reason: e.to_string(),
+            })?;
     let backend = if device.starts_with("cuda") {
         device.parse::<Backend>().unwrap_or(Backend::Cuda(0))
     } else {

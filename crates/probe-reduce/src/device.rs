@@ -22,6 +22,10 @@ impl Resident {
     /// Opens the device of `backend` (not [`Backend::Cpu`], which is faer's).
     pub(crate) fn open(backend: Backend, n: usize, d: usize) -> Result<Resident> {
         let device = match backend {
+            // candle's own error here ("not compiled with cuda support") reads like a fault.
+            Backend::Cuda(_) if !cfg!(feature = "cuda") => {
+                return Err(Error::NoCudaSupport { backend });
+            }
             Backend::Cuda(i) => Device::new_cuda(i).map_err(|e| device_error(backend, e))?,
             Backend::CandleCpu | Backend::Cpu => Device::Cpu,
         };

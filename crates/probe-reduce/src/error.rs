@@ -36,11 +36,19 @@ pub enum Error {
         col: usize,
     },
     /// The small dense SVD at the end did not converge.
-    #[error("the SVD did not converge; try another --seed or fewer components")]
+    #[error("the SVD did not converge; another seed or fewer components may")]
     NoConvergence,
-    /// The GPU (or candle) path failed: no such device, a build without the feature, or out
-    /// of device memory.
-    #[error("reduction on {backend}: {reason}; use --device cpu, or a build with `--features cuda` and a GPU with room for the input")]
+    /// A CUDA backend was asked of a build without the `cuda` feature.
+    #[error(
+        "cannot reduce on {backend}: this build has no CUDA support (it was compiled without \
+         the `cuda` feature)"
+    )]
+    NoCudaSupport {
+        /// The backend asked for.
+        backend: crate::Backend,
+    },
+    /// The GPU (or candle) path failed: no such device, or out of device memory.
+    #[error("reduction on {backend} failed: {reason}")]
     Device {
         /// The backend asked for.
         backend: crate::Backend,
@@ -58,6 +66,29 @@ pub enum Error {
     /// Reading or writing the feature set failed.
     #[error(transparent)]
     Data(#[from] probe_data::Error),
+}
+
+/// Text that names none of a setting's values, from a `FromStr` implementation of this crate
+/// ([`Method`](crate::Method), [`Backend`](crate::Backend)). Implements [`std::error::Error`], so argument parsers accept it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("`{value}` is not {kind}: use {expected}")]
+pub struct ParseValueError {
+    /// The text given.
+    pub value: String,
+    /// What it should have named, with its article, e.g. `a splitter`.
+    pub kind: &'static str,
+    /// The accepted values, as one line.
+    pub expected: &'static str,
+}
+
+impl ParseValueError {
+    pub(crate) fn new(value: &str, kind: &'static str, expected: &'static str) -> Self {
+        ParseValueError {
+            value: value.to_string(),
+            kind,
+            expected,
+        }
+    }
 }
 
 /// Result of this crate.

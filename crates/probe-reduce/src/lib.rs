@@ -32,7 +32,7 @@ mod randomized;
 mod reduce;
 mod source;
 
-pub use error::{Error, Result};
+pub use error::{Error, ParseValueError, Result};
 pub use params::{Backend, Method, ReduceParams, ValidReduceParams};
 pub use randomized::{randomized_svd, randomized_svd_with_progress, Factorization};
 pub use reduce::{

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ParseValueError, Result};
 
 /// Which reduction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -17,13 +17,13 @@ pub enum Method {
 }
 
 impl std::str::FromStr for Method {
-    type Err = String;
+    type Err = ParseValueError;
 
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, ParseValueError> {
         match s {
             "tsvd" => Ok(Method::Tsvd),
             "pca" => Ok(Method::Pca),
-            _ => Err(format!("`{s}` is not a reduction method: use tsvd or pca")),
+            _ => Err(ParseValueError::new(s, "a reduction method", "tsvd or pca")),
         }
     }
 }
@@ -52,17 +52,19 @@ pub enum Backend {
 }
 
 impl std::str::FromStr for Backend {
-    type Err = String;
+    type Err = ParseValueError;
 
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, ParseValueError> {
         match s {
             "cpu" => Ok(Backend::Cpu),
             "cuda" => Ok(Backend::Cuda(0)),
             "candle-cpu" => Ok(Backend::CandleCpu),
             _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
                 Some(Ok(i)) => Ok(Backend::Cuda(i)),
-                _ => Err(format!(
-                    "`{s}` is not a reduction device: use cpu, cuda, cuda:N or candle-cpu"
+                _ => Err(ParseValueError::new(
+                    s,
+                    "a reduction device",
+                    "cpu, cuda, cuda:N or candle-cpu",
                 )),
             },
         }
@@ -156,8 +158,19 @@ impl ReduceParams {
 }
 
 /// Settings that passed [`ReduceParams::check`].
+///
+/// Deserialised through [`ReduceParams`] and its check, so that no unchecked values get in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ReduceParams")]
 pub struct ValidReduceParams(ReduceParams);
+
+impl TryFrom<ReduceParams> for ValidReduceParams {
+    type Error = Error;
+
+    fn try_from(params: ReduceParams) -> Result<ValidReduceParams> {
+        params.check()
+    }
+}
 
 impl ValidReduceParams {
     /// The method.

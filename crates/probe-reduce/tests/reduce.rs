@@ -334,13 +334,41 @@ fn the_candle_path_locates_non_finite_values() {
 
 #[cfg(not(feature = "cuda"))]
 #[test]
-fn cuda_without_the_feature_says_how_to_get_it() {
+fn cuda_without_the_feature_says_the_build_has_no_cuda() {
     let data = low_rank(50, 8, 2, 0.0, 0.0);
     let params = ReduceParams::new(2)
         .backend(Backend::Cuda(0))
         .check()
         .unwrap();
     let e = reduce_rows(&DenseRows::new(&data, 50, 8), &params).unwrap_err();
-    assert!(matches!(e, Error::Device { .. }), "{e}");
-    assert!(e.to_string().contains("--features cuda"), "{e}");
+    assert!(matches!(e, Error::NoCudaSupport { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "cannot reduce on cuda:0: this build has no CUDA support (it was compiled without the \
+         `cuda` feature)"
+    );
+}
+
+#[test]
+fn names_that_are_no_setting_are_typed_errors() {
+    let e = "svd".parse::<probe_reduce::Method>().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`svd` is not a reduction method: use tsvd or pca"
+    );
+    let e = "gpu".parse::<Backend>().unwrap_err();
+    assert_eq!((e.value.as_str(), e.kind), ("gpu", "a reduction device"));
+    let _: &dyn std::error::Error = &e;
+}
+
+#[test]
+fn checked_params_deserialise_only_through_the_check() {
+    let good = ReduceParams::new(4).check().unwrap();
+    let json = serde_json::to_string(&good).unwrap();
+    let back: probe_reduce::ValidReduceParams = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, good);
+    let bad = json.replace("\"n_components\":4", "\"n_components\":0");
+    assert_ne!(bad, json);
+    let e = serde_json::from_str::<probe_reduce::ValidReduceParams>(&bad).unwrap_err();
+    assert!(e.to_string().contains("n_components"), "{e}");
 }
