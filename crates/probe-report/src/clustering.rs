@@ -417,8 +417,20 @@ impl ClusteringParams {
 }
 
 /// Settings that passed [`ClusteringParams::check`].
+///
+/// Deserialised through [`ClusteringParams`] and its check, so that no unchecked values get
+/// in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ClusteringParams")]
 pub struct ValidClusteringParams(ClusteringParams);
+
+impl TryFrom<ClusteringParams> for ValidClusteringParams {
+    type Error = Error;
+
+    fn try_from(params: ClusteringParams) -> Result<ValidClusteringParams> {
+        params.check()
+    }
+}
 
 impl ValidClusteringParams {
     /// Independent starts.

@@ -43,7 +43,15 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::clustering::points_view;
-use crate::{Error, LayerEmbedding, Result};
+use crate::{Error, LayerEmbedding, ParseValueError, Result};
+
+/// The smallest perplexity t-SNE is lowered to on small layers; a layer with fewer than
+/// 3 × this + 1 points is not embedded by t-SNE. Below 2 each point attends to one or two
+/// neighbours and the layout is noise.
+pub const MIN_PERPLEXITY: f64 = 2.0;
+
+/// The smallest UMAP neighbourhood (the point itself and one other).
+const MIN_NEIGHBORS: usize = 2;
 
 /// The most points one embedding may hold: exact neighbours and the t-SNE are quadratic or
 /// worse in it, and a scatter plot shows no more.
@@ -61,15 +69,17 @@ pub enum EmbeddingMethod {
 }
 
 impl FromStr for EmbeddingMethod {
-    type Err = String;
+    type Err = ParseValueError;
 
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, ParseValueError> {
         match s {
             "umap" => Ok(EmbeddingMethod::Umap),
             "tsne" => Ok(EmbeddingMethod::Tsne),
-            _ => Err(format!(
-                "`{s}` is not an embedding method: use umap or tsne"
-            )),
+            _ => Err(ParseValueError {
+                value: s.to_string(),
+                kind: "an embedding method",
+                expected: "umap or tsne",
+            }),
         }
     }
 }
@@ -127,15 +137,17 @@ impl EmbeddingParams {
         self
     }
 
-    /// t-SNE's perplexity, roughly the number of neighbours each point attends to; the
-    /// (subsampled) layer needs more than 3 × perplexity points. Default 30 (scikit-learn's).
+    /// t-SNE's perplexity, roughly the number of neighbours each point attends to. A
+    /// (subsampled) layer of m ≤ 3 × perplexity points is embedded at perplexity (m − 1) / 3
+    /// instead, down to [`MIN_PERPLEXITY`]. Default 30 (scikit-learn's).
     pub fn perplexity(mut self, perplexity: f64) -> Self {
         self.perplexity = perplexity;
         self
     }
 
-    /// UMAP's neighbourhood size, the point itself included (umap-learn's convention); the
-    /// (subsampled) layer needs more points than this. Default 15 (umap-learn's).
+    /// UMAP's neighbourhood size, the point itself included (umap-learn's convention). A
+    /// (subsampled) layer of m ≤ n_neighbors points is embedded with m − 1 instead, down
+    /// to 2. Default 15 (umap-learn's).
     pub fn n_neighbors(mut self, n_neighbors: usize) -> Self {
         self.n_neighbors = n_neighbors;
         self
@@ -148,8 +160,8 @@ impl EmbeddingParams {
         self
     }
 
-    /// Checks the settings that do not depend on the data (the point count is checked
-    /// against perplexity and n_neighbors by [`embed`]).
+    /// Checks the settings that do not depend on the data (perplexity and n_neighbors are
+    /// fitted to the point count by [`embed`]).
     pub fn check(self) -> Result<ValidEmbeddingParams> {
         if self.max_points < 2 || self.max_points > MAX_POINTS {
             return Err(invalid(
@@ -179,8 +191,19 @@ impl EmbeddingParams {
 }
 
 /// Settings that passed [`EmbeddingParams::check`].
+///
+/// Deserialised through [`EmbeddingParams`] and its check, so that no unchecked values get in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "EmbeddingParams")]
 pub struct ValidEmbeddingParams(EmbeddingParams);
+
+impl TryFrom<EmbeddingParams> for ValidEmbeddingParams {
+    type Error = Error;
+
+    fn try_from(params: EmbeddingParams) -> Result<ValidEmbeddingParams> {
+        params.check()
+    }
+}
 
 impl ValidEmbeddingParams {
     /// The algorithm.
@@ -226,9 +249,11 @@ pub fn subsample(n: usize, max_points: usize, seed: u64) -> Vec<usize> {
 /// Embeds a layer in 2-D: subsamples `points` (a row-major `n × d` matrix, classes in
 /// `labels`) to at most `max_points` with [`subsample`], then runs the chosen method.
 ///
-/// The result holds one point and one label per subsampled row, in row order. Errors when
-/// there are no points, the shapes disagree, a value is not finite, or the subsample is too
-/// small for the perplexity (t-SNE) or the neighbourhood (UMAP).
+/// The result holds one point and one label per subsampled row, in row order, and the
+/// perplexity (t-SNE) or neighbourhood (UMAP) used: lowered from the settings when the layer
+/// has too few points for them. Errors when there are no points, the shapes disagree, a
+/// value is not finite, or the subsample is too small for the method at any setting
+/// ([`Error::TooFewPoints`]: fewer than 7 points for t-SNE, 3 for UMAP).
 pub fn embed(
     points: &[f32],
     n: usize,
@@ -254,41 +279,37 @@ pub fn embed(
     for &i in &picked {
         sub.extend_from_slice(&points[i * d..(i + 1) * d]);
     }
-    let embedded = match params.method() {
+    let (embedded, perplexity, n_neighbors) = match params.method() {
         EmbeddingMethod::Umap => {
-            if m <= params.n_neighbors() {
-                return Err(invalid(
-                    "n_neighbors",
-                    format!(
-                        "{} neighbours need more than {m} points",
-                        params.n_neighbors()
-                    ),
-                ));
+            // Fewer points than the neighbourhood: every other point is a neighbour.
+            let k = params.n_neighbors().min(m - 1);
+            if k < MIN_NEIGHBORS {
+                return Err(Error::TooFewPoints {
+                    method: "umap",
+                    n: m,
+                    min: MIN_NEIGHBORS + 1,
+                });
             }
-            umap::umap(
-                &sub,
-                m,
-                d,
-                &umap::Settings {
-                    n_neighbors: params.n_neighbors(),
-                    n_epochs: params.iterations(),
-                    seed: params.seed(),
-                },
-            )
+            let settings = umap::Settings {
+                n_neighbors: k,
+                n_epochs: params.iterations(),
+                seed: params.seed(),
+            };
+            (umap::umap(&sub, m, d, &settings), None, Some(k))
         }
         EmbeddingMethod::Tsne => {
-            let perplexity = params.perplexity();
-            // Every point needs ⌊3 × perplexity⌋ neighbours other than itself.
-            if (m.saturating_sub(1) as f64) < 3.0 * perplexity {
-                return Err(invalid(
-                    "perplexity",
-                    format!(
-                        "{perplexity} needs at least {} points (3 × perplexity + 1), the layer has {m}",
-                        (3.0 * perplexity).ceil() + 1.0
-                    ),
-                ));
+            // Every point needs ⌊3 × perplexity⌋ neighbours other than itself, so a small layer
+            // gets the largest perplexity it can carry instead of no embedding.
+            let perplexity = params.perplexity().min((m - 1) as f64 / 3.0);
+            if perplexity < MIN_PERPLEXITY {
+                return Err(Error::TooFewPoints {
+                    method: "tsne",
+                    n: m,
+                    min: (3.0 * MIN_PERPLEXITY) as usize + 1,
+                });
             }
-            tsne::tsne(&sub, m, d, perplexity, params.iterations(), params.seed())
+            let points = tsne::tsne(&sub, m, d, perplexity, params.iterations(), params.seed());
+            (points, Some(perplexity), None)
         }
     };
     Ok(LayerEmbedding {
@@ -296,6 +317,8 @@ pub fn embed(
         method: params.method().to_string(),
         points: embedded,
         labels: picked.iter().map(|&i| labels[i]).collect(),
+        perplexity,
+        n_neighbors,
     })
 }
 

@@ -56,6 +56,32 @@ pub enum Error {
     /// Reading a feature set failed.
     #[error(transparent)]
     Data(#[from] probe_data::Error),
+    /// Too few points for an embedding method at any setting (t-SNE at the smallest
+    /// perplexity, UMAP at the smallest neighbourhood); [`layer_extras`](crate::layer_extras)
+    /// turns this into a note rather than a failed layer.
+    #[error("{method} needs at least {min} points, the layer has {n}")]
+    TooFewPoints {
+        /// `tsne` or `umap`.
+        method: &'static str,
+        /// Points given (after subsampling).
+        n: usize,
+        /// The fewest the method can embed.
+        min: usize,
+    },
+}
+
+/// Text that names none of a setting's values, from a `FromStr` implementation of this crate
+/// ([`EmbeddingMethod`](crate::embedding::EmbeddingMethod)). Implements
+/// [`std::error::Error`], so argument parsers accept it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("`{value}` is not {kind}: use {expected}")]
+pub struct ParseValueError {
+    /// The text given.
+    pub value: String,
+    /// What it should have named, with its article, e.g. `an embedding method`.
+    pub kind: &'static str,
+    /// The accepted values, as one line.
+    pub expected: &'static str,
 }
 
 /// Result of this crate.

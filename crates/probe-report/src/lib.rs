@@ -15,7 +15,7 @@ mod load;
 pub mod plots;
 mod results;
 
-pub use error::{Error, Result};
+pub use error::{Error, ParseValueError, Result};
 pub use extras::{layer_extras, LayerExtras};
 pub use load::best_accuracy;
 pub use results::{Accuracy, EpochProbe, LayerEmbedding, LayerResult, RunReport};

@@ -60,9 +60,9 @@ impl RunReport {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::BadResults {
                     path: results,
-                    reason: "not found; run `probe run CONFIG` (or `probe-alpha FILES --out \
-                             DIR/results.json`, or `probe-train --probe-every N --out DIR`) \
-                             first"
+                    reason: "not found, and there is no probes.jsonl either: the folder holds \
+                             no probed layers yet (the alpha stage writes results.json, \
+                             training with probes writes probes.jsonl)"
                         .into(),
                 })
             }

@@ -54,6 +54,13 @@ pub struct LayerEmbedding {
     pub points: Vec<[f32; 2]>,
     /// The class of each point.
     pub labels: Vec<u32>,
+    /// t-SNE: the perplexity actually used, which is lowered from the one asked for when
+    /// the layer has too few points for it (at most (points − 1) / 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perplexity: Option<f64>,
+    /// UMAP: the neighbourhood actually used, lowered to (points − 1) on tiny layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_neighbors: Option<usize>,
 }
 
 /// Everything one run has to show.

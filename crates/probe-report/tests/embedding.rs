@@ -186,6 +186,30 @@ fn method_names_round_trip() {
     assert!("UMAP".parse::<EmbeddingMethod>().is_err());
 }
 
+#[test]
+fn unknown_method_names_are_typed_errors() {
+    let e = "pca".parse::<EmbeddingMethod>().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`pca` is not an embedding method: use umap or tsne"
+    );
+    let _: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
+}
+
+#[test]
+fn checked_params_deserialise_only_through_the_check() {
+    let good = params(EmbeddingMethod::Tsne);
+    let json = serde_json::to_string(&good).unwrap();
+    assert_eq!(
+        serde_json::from_str::<ValidEmbeddingParams>(&json).unwrap(),
+        good
+    );
+    let bad = json.replace("\"max_points\":2500", "\"max_points\":1");
+    assert_ne!(bad, json);
+    let e = serde_json::from_str::<ValidEmbeddingParams>(&bad).unwrap_err();
+    assert!(e.to_string().contains("max_points"), "{e}");
+}
+
 fn rejected(p: EmbeddingParams, name: &str) {
     match p.check() {
         Err(Error::InvalidParameter { name: got, .. }) => assert_eq!(got, name),
@@ -225,24 +249,93 @@ fn params_reject_zero_iterations() {
 }
 
 #[test]
-fn too_few_points_for_the_neighbourhood_are_an_error() {
+fn small_layers_get_a_lower_perplexity_that_is_recorded() {
+    // n = 60: perplexity 30 needs 91 points; 59 / 3 fits.
+    let (points, labels) = blobs(20, 5);
+    let tsne = EmbeddingParams::default()
+        .method(EmbeddingMethod::Tsne)
+        .iterations(250)
+        .check()
+        .unwrap();
+    let e = embed(&points, 60, D, &labels, "l", &tsne).unwrap();
+    assert_eq!(e.points.len(), 60);
+    assert_eq!(e.perplexity, Some(59.0 / 3.0));
+    assert_eq!(e.n_neighbors, None);
+    assert!(e.points.iter().flatten().all(|v| v.is_finite()));
+    // A layer large enough keeps the perplexity asked for.
+    let (points, labels) = blobs(40, 5);
+    let e = embed(&points, 120, D, &labels, "l", &tsne).unwrap();
+    assert_eq!(e.perplexity, Some(30.0));
+}
+
+#[test]
+fn small_layers_get_a_smaller_neighbourhood_that_is_recorded() {
+    let (points, labels) = blobs(10, 5);
+    let umap = EmbeddingParams::default()
+        .n_neighbors(30)
+        .iterations(50)
+        .check()
+        .unwrap();
+    let e = embed(&points, 30, D, &labels, "l", &umap).unwrap();
+    assert_eq!(
+        (e.points.len(), e.n_neighbors, e.perplexity),
+        (30, Some(29), None)
+    );
+    let e = embed(&points[..5 * D], 5, D, &labels[..5], "l", &umap).unwrap();
+    assert_eq!((e.points.len(), e.n_neighbors), (5, Some(4)));
+    assert!(e.points.iter().flatten().all(|v| v.is_finite()));
+}
+
+#[test]
+fn layers_too_small_for_any_setting_are_a_typed_error() {
     let (points, labels) = blobs(10, 5);
     let tsne = params(EmbeddingMethod::Tsne);
-    assert!(matches!(
-        embed(&points, 30, D, &labels, "l", &tsne),
-        Err(Error::InvalidParameter {
-            name: "perplexity",
-            ..
-        })
-    ));
-    let umap = EmbeddingParams::default().n_neighbors(30).check().unwrap();
-    assert!(matches!(
-        embed(&points, 30, D, &labels, "l", &umap),
-        Err(Error::InvalidParameter {
-            name: "n_neighbors",
-            ..
-        })
-    ));
+    let err = embed(&points[..5 * D], 5, D, &labels[..5], "l", &tsne).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooFewPoints {
+                method: "tsne",
+                n: 5,
+                min: 7
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "tsne needs at least 7 points, the layer has 5"
+    );
+    let umap = params(EmbeddingMethod::Umap);
+    let err = embed(&points[..2 * D], 2, D, &labels[..2], "l", &umap).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooFewPoints {
+                method: "umap",
+                n: 2,
+                min: 3
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn layer_extras_skip_an_embedding_too_small_with_a_note() {
+    use probe_data::FeatureSet;
+    use probe_report::layer_extras;
+    let (points, labels) = blobs(10, 5);
+    let raw: Vec<i64> = labels[..5].iter().map(|&l| i64::from(l)).collect();
+    let layer = std::collections::BTreeMap::from([("layer".to_string(), "fc".to_string())]);
+    let set = FeatureSet::from_f32(points[..5 * D].to_vec(), &[5, D], &raw, layer).unwrap();
+    let tsne = params(EmbeddingMethod::Tsne);
+    let extras = layer_extras(&set, None, Some(&tsne)).unwrap();
+    assert!(extras.embedding.is_none());
+    assert_eq!(
+        extras.notes,
+        ["fc: no embedding: tsne needs at least 7 points, the layer has 5"]
+    );
 }
 
 #[test]

@@ -87,6 +87,8 @@ pub fn embedding(layer: &str, points: usize, spread: f32) -> LayerEmbedding {
         method: "umap".into(),
         points,
         labels,
+        perplexity: None,
+        n_neighbors: Some(15),
     }
 }
 
