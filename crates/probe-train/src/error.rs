@@ -9,7 +9,7 @@ pub enum Error {
     /// A training setting is out of range.
     #[error("invalid training parameter `{name}`: {reason}")]
     InvalidParameter {
-        /// The setting, as the command-line flag or config field is called.
+        /// The setting, as its config field is called.
         name: &'static str,
         /// What is wrong and what is accepted.
         reason: String,
