@@ -39,8 +39,16 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<bool> {
     let runs = args
         .runs
         .iter()
-        .map(|dir| RunReport::load(dir))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|dir| {
+            RunReport::load(dir).map_err(|e| match e {
+                probe_report::Error::NoResults { .. } => anyhow::anyhow!(
+                    "{e}; run `probe run CONFIG` (or `probe-alpha FILES --out \
+                     DIR/results.json`, or `probe-train --probe-every N --out DIR`) first"
+                ),
+                other => other.into(),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let page = report(&runs, &out)?;
     if !args.quiet {
         print_line(&format!("report: {}", page.display()));

@@ -56,6 +56,17 @@ pub enum Error {
     /// Reading a feature set failed.
     #[error(transparent)]
     Data(#[from] probe_data::Error),
+    /// A run folder has neither `results.json` nor `probes.jsonl`: nothing was probed yet.
+    #[error(
+        "{}: not found, and there is no probes.jsonl either: the folder holds no probed \
+         layers yet (the alpha stage writes results.json, training with probes writes \
+         probes.jsonl)",
+        .path.display()
+    )]
+    NoResults {
+        /// The missing `results.json`.
+        path: PathBuf,
+    },
     /// Too few points for an embedding method at any setting (t-SNE at the smallest
     /// perplexity, UMAP at the smallest neighbourhood); [`layer_extras`](crate::layer_extras)
     /// turns this into a note rather than a failed layer.

@@ -58,13 +58,7 @@ impl RunReport {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::BadResults {
-                    path: results,
-                    reason: "not found, and there is no probes.jsonl either: the folder holds \
-                             no probed layers yet (the alpha stage writes results.json, \
-                             training with probes writes probes.jsonl)"
-                        .into(),
-                })
+                return Err(Error::NoResults { path: results });
             }
             Err(source) => {
                 return Err(Error::Io {
