@@ -345,13 +345,28 @@ pub fn probe_file(
     let bar = progress_bar(probe.forest().n_trees() as u64, set.layer(), "trees", quiet);
     let record = probe.run(&set, &|| bar.inc(1));
     bar.finish_and_clear();
-    let mut record = record.with_context(|| file.display().to_string())?;
+    let mut record = record
+        .map_err(flag_hint)
+        .with_context(|| file.display().to_string())?;
     record.file = Some(file.display().to_string());
     record.input_d = input_d;
     let extra = layer_extras(&set, extras.clustering.as_ref(), extras.embedding.as_ref())
         .with_context(|| format!("{}: clustering or embedding", file.display()))?;
+    if !quiet {
+        for note in &extra.notes {
+            eprintln!("note: {note}");
+        }
+    }
     record.seconds = start.elapsed().as_secs_f64();
     Ok((record, extra))
+}
+
+/// The library says which parameter to change; the command line names its flag.
+fn flag_hint(err: probe_alpha::Error) -> anyhow::Error {
+    match err {
+        probe_alpha::Error::NoTauWithinEpsilon { .. } => anyhow::anyhow!("{err} (--epsilon)"),
+        other => other.into(),
+    }
 }
 
 /// Fails early, before any forest is fitted, when the results could not be written.
