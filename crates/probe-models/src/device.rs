@@ -22,17 +22,27 @@ pub fn device(name: &str) -> Result<Device> {
             .unwrap_or("not available")
             .to_string()
     };
+    // candle's own errors for these ("not compiled with cuda support") read like a fault.
+    let not_built = |feature: &str| {
+        bad(format!(
+            "`{name}`: this build has no {} support (it was compiled without the `{feature}` \
+             feature)",
+            feature.to_uppercase()
+        ))
+    };
     match kind {
         "cpu" => Ok(Device::Cpu),
+        "cuda" if !cfg!(feature = "cuda") => Err(not_built("cuda")),
+        "metal" if !cfg!(feature = "metal") => Err(not_built("metal")),
         "cuda" => Device::new_cuda(index).map_err(|e| {
             bad(format!(
-                "`{name}`: {}; this needs a build with `--features cuda` and a CUDA GPU",
+                "`{name}`: {} (is there a CUDA GPU with this number?)",
                 first_line(e)
             ))
         }),
         "metal" => Device::new_metal(index).map_err(|e| {
             bad(format!(
-                "`{name}`: {}; this needs a build with `--features metal` on macOS",
+                "`{name}`: {} (is there a Metal GPU with this number?)",
                 first_line(e)
             ))
         }),

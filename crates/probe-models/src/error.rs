@@ -144,7 +144,7 @@ pub enum Error {
     /// The weights address is not `hf://owner/repo/file`.
     #[error(
         "`{url}` is not a Hugging Face weights address; write hf://owner/repo/path/to/file \
-         (optionally owner/repo@revision) or pass a local path with --weights PATH"
+         (optionally owner/repo@revision), or give a local path"
     )]
     BadHubUrl {
         /// The address as given.
@@ -153,7 +153,7 @@ pub enum Error {
     /// Downloading from the Hugging Face hub failed (offline, no such repo or file).
     #[error(
         "cannot fetch `{file}` from Hugging Face repo `{repo}` ({detail}); if this machine \
-         is offline, download the file elsewhere and pass a local path with --weights PATH"
+         is offline, download the file elsewhere and load it from a local path"
     )]
     Hub {
         /// `owner/repo`.

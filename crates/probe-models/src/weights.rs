@@ -1,7 +1,6 @@
 //! Loading and saving a model's weights: `.safetensors`, PyTorch `.pt`/`.pth`, parameter counts.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::MutexGuard;
 
@@ -252,26 +251,12 @@ pub fn save_safetensors(
     let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
         .map_err(|e| werr(format!("cannot serialise the tensors: {e}")))?;
 
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".probe-models-").suffix(".tmp");
-    // Temp files are private (0600); ask for the usual 0666 & !umask instead.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    // An early return drops `tmp`, which deletes the temp file.
-    let mut tmp = builder
-        .tempfile_in(parent)
-        .map_err(|e| werr(e.to_string()))?;
-    tmp.write_all(&bytes).map_err(|e| werr(e.to_string()))?;
-    tmp.as_file().sync_all().map_err(|e| werr(e.to_string()))?;
-    tmp.persist(path).map_err(|e| werr(e.error.to_string()))?;
-    Ok(())
+    // probe-data's atomic write: its temporaries are locked while written, so that
+    // `probe_data::remove_stale_temporaries` can clear those of a killed run.
+    probe_data::write_atomic(path, &bytes).map_err(|e| match e {
+        probe_data::Error::Write { source, .. } => werr(source.to_string()),
+        other => werr(other.to_string()),
+    })
 }
 
 /// The `__metadata__` string map of a `.safetensors` file's header (empty when it has none).

@@ -217,6 +217,9 @@ pub fn score_file(
         path: file.to_path_buf(),
         source: Box::new(e),
     })?;
+    for note in &extra.notes {
+        observer.message(&format!("note: {}: {note}", set.layer()));
+    }
     record.seconds = start.elapsed().as_secs_f64();
     Ok((record, extra))
 }

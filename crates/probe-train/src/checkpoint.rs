@@ -1,7 +1,7 @@
 //! Checkpoints: the weights as a PyTorch-named safetensors file with the run's facts in its
 //! metadata, and the optimiser state beside it, both written atomically.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
@@ -27,14 +27,16 @@ pub fn save_checkpoint(
 ) -> Result<()> {
     if let Some(optimizer) = optimizer {
         // The optimiser state goes first: a checkpoint whose weights exist has its state.
-        let state: HashMap<String, Tensor> = optimizer.state().into_iter().collect();
-        let target = optimizer_path(weights);
-        let tmp = target.with_extension(format!("tmp-{}", std::process::id()));
-        candle_core::safetensors::save(&state, &tmp)?;
-        std::fs::rename(&tmp, &target).map_err(|source| Error::Io {
-            path: target.clone(),
-            source,
-        })?;
+        // Sorted by name and written through probe-data's atomic write: complete or absent,
+        // synced, and the same bytes for the same state.
+        let mut state: Vec<(String, Tensor)> = optimizer.state().into_iter().collect();
+        state.sort_by(|a, b| a.0.cmp(&b.0));
+        let bytes = safetensors::serialize(state.iter().map(|(n, t)| (n.as_str(), t)), None)
+            .map_err(|e| Error::Io {
+                path: optimizer_path(weights),
+                source: std::io::Error::other(format!("cannot encode the optimiser state: {e}")),
+            })?;
+        probe_data::write_atomic(optimizer_path(weights), &bytes)?;
     }
     save_safetensors(varmap, weights, metadata)?;
     Ok(())
@@ -74,9 +76,7 @@ pub fn load_checkpoint(
     };
     let model = field("model")?;
     if model != arch {
-        return Err(bad(format!(
-            "it holds a `{model}` model, not `{arch}`; pass --model {model}"
-        )));
+        return Err(bad(format!("it holds a `{model}` model, not `{arch}`")));
     }
     let epoch: usize = field("epoch")?
         .parse()

@@ -9,7 +9,7 @@ pub enum Error {
     /// A training setting is out of range.
     #[error("invalid training parameter `{name}`: {reason}")]
     InvalidParameter {
-        /// The setting, as the command-line flag or config field is called.
+        /// The setting, as its config field is called.
         name: &'static str,
         /// What is wrong and what is accepted.
         reason: String,
@@ -39,6 +39,9 @@ pub enum Error {
     /// The data could not be read.
     #[error(transparent)]
     Data(#[from] probe_datasets::Error),
+    /// A file could not be written (atomically).
+    #[error(transparent)]
+    File(#[from] probe_data::Error),
     /// An [`Observer`](crate::Observer) failed after an epoch (which stays checkpointed).
     #[error("after epoch {epoch}: {source}")]
     Observer {

@@ -303,10 +303,8 @@ pub fn keep_epochs_up_to(path: &Path, epoch: usize) -> Result<()> {
     if !body.is_empty() {
         body.push('\n');
     }
-    std::fs::write(path, body).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    // Atomic: an interrupted rewrite must not lose the lines that are kept.
+    Ok(probe_data::write_atomic(path, body.as_bytes())?)
 }
 
 /// Appends `value` as one JSON line to a log and syncs it, so that an interrupted run leaves

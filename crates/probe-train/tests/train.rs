@@ -131,6 +131,24 @@ fn resuming_continues_the_same_run() {
     }
     let lines = std::fs::read_to_string(split.path().join("metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 4);
+    // The optimiser state is written atomically, sorted, without a header map: the same
+    // state gives the same bytes, and no temporary is left beside it.
+    let optim = |dir: &std::path::Path| {
+        std::fs::read(dir.join("checkpoint/last.optim.safetensors")).unwrap()
+    };
+    assert_eq!(optim(straight.path()), optim(split.path()));
+    for dir in [straight.path(), split.path()] {
+        let names: Vec<String> = std::fs::read_dir(dir.join("checkpoint"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.starts_with('.') && !n.contains("tmp")),
+            "{names:?}"
+        );
+    }
 }
 
 #[test]
