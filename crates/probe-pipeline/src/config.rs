@@ -9,6 +9,7 @@ use probe_forest::{MaxFeatures, Splitter, WaveletNorm};
 use probe_models::Arch;
 use probe_reduce::Method;
 use probe_report::embedding::EmbeddingMethod;
+use probe_train::{OptimizerConfig, TrainParams};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
@@ -134,6 +135,34 @@ pub struct TrainSection {
     /// Also keep `checkpoint/epoch-NNN.safetensors` every this many epochs.
     #[serde(default)]
     pub save_every: Option<usize>,
+}
+
+impl TrainSection {
+    /// The optimiser these settings ask for.
+    pub fn optimizer(&self) -> OptimizerConfig {
+        if self.sgd {
+            OptimizerConfig::Sgd {
+                lr: self.lr,
+                momentum: self.momentum,
+                weight_decay: self.weight_decay,
+            }
+        } else {
+            OptimizerConfig::Adam {
+                lr: self.lr,
+                weight_decay: self.weight_decay,
+            }
+        }
+    }
+
+    /// The training loop's settings.
+    pub fn params(&self) -> TrainParams {
+        TrainParams {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: self.optimizer(),
+            seed: self.seed,
+        }
+    }
 }
 
 /// Which samples are probed.
@@ -443,42 +472,19 @@ impl RunConfig {
     }
 
     fn check_train(&self, t: &TrainSection) -> Result<()> {
-        if t.epochs == 0 {
-            return Err(self.invalid("train.epochs", "must be at least 1"));
+        let ranges = crate::train::Ranges {
+            params: &t.params(),
+            label_noise: t.label_noise,
+            val_split: t.val_split,
+            limit: None,
+            save_every: t.save_every,
+            probe: t.probe_every.map(|every| (every, t.probe_samples)),
+        };
+        match crate::train::check_ranges(&ranges) {
+            Err(Error::Invalid { name, reason }) => {
+                Err(self.invalid(&format!("train.{name}"), reason))
+            }
+            other => other,
         }
-        if t.batch_size == 0 {
-            return Err(self.invalid("train.batch_size", "must be at least 1"));
-        }
-        if !(t.lr.is_finite() && t.lr > 0.0) {
-            return Err(self.invalid("train.lr", format!("{}: must be above 0", t.lr)));
-        }
-        if !(0.0..=1.0).contains(&t.label_noise) {
-            return Err(self.invalid(
-                "train.label_noise",
-                format!(
-                    "{}: must be in [0, 1] (the share of training labels to randomise)",
-                    t.label_noise
-                ),
-            ));
-        }
-        if !(t.val_split > 0.0 && t.val_split < 1.0) {
-            return Err(self.invalid(
-                "train.val_split",
-                format!(
-                    "{}: must be in (0, 1); the validation share picks the best checkpoint",
-                    t.val_split
-                ),
-            ));
-        }
-        if t.probe_every == Some(0) {
-            return Err(self.invalid("train.probe_every", "must be at least 1"));
-        }
-        if t.save_every == Some(0) {
-            return Err(self.invalid("train.save_every", "must be at least 1"));
-        }
-        if t.probe_samples < 2 {
-            return Err(self.invalid("train.probe_samples", "the probe needs at least 2 samples"));
-        }
-        Ok(())
     }
 }

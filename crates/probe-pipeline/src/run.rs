@@ -6,7 +6,6 @@ use std::time::SystemTime;
 
 use probe_extract::{extract, ExtractConfig, Manifest};
 use probe_report::RunReport;
-use probe_train::{OptimizerConfig, TrainParams};
 
 use crate::config::{RunConfig, TrainSection};
 use crate::error::{Error, Result};
@@ -203,28 +202,11 @@ impl Pipeline {
 
     /// The training job of the config's `[train]`.
     fn train_job(&self, train: &TrainSection) -> TrainJob {
-        let optimizer = if train.sgd {
-            OptimizerConfig::Sgd {
-                lr: train.lr,
-                momentum: train.momentum,
-                weight_decay: train.weight_decay,
-            }
-        } else {
-            OptimizerConfig::Adam {
-                lr: train.lr,
-                weight_decay: train.weight_decay,
-            }
-        };
         TrainJob {
             env: self.config.model.env.clone(),
             data: self.config.dataset.data.clone(),
             arch: self.config.model.arch.map(|a| a.to_string()),
-            params: TrainParams {
-                epochs: train.epochs,
-                batch_size: train.batch_size,
-                optimizer,
-                seed: train.seed,
-            },
+            params: train.params(),
             label_noise: train.label_noise,
             val_split: train.val_split,
             limit: None,

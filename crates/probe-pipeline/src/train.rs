@@ -78,6 +78,64 @@ impl TrainSettings {
 /// The file beside the checkpoints that records how they were trained.
 pub const SETTINGS_FILE: &str = "train-settings.json";
 
+/// The settings of a training whose ranges are checked before any work.
+pub(crate) struct Ranges<'a> {
+    pub params: &'a TrainParams,
+    pub label_noise: f64,
+    pub val_split: f64,
+    pub limit: Option<usize>,
+    pub save_every: Option<usize>,
+    /// Probes between epochs: every, samples.
+    pub probe: Option<(usize, usize)>,
+}
+
+/// One check of training settings for run configs and probe-train alike: the first setting
+/// out of range as [`Error::Invalid`] with its name (`val_split`, `lr`, …).
+pub(crate) fn check_ranges(r: &Ranges<'_>) -> Result<()> {
+    let invalid = |name: &'static str, reason: String| Err(Error::Invalid { name, reason });
+    if r.params.epochs == 0 {
+        return invalid("epochs", "0: must be at least 1".into());
+    }
+    if let Err(probe_train::Error::InvalidParameter { name, reason }) = r.params.check() {
+        return invalid(name, reason);
+    }
+    if !(0.0..=1.0).contains(&r.label_noise) {
+        return invalid(
+            "label_noise",
+            format!(
+                "{}: must be in [0, 1] (the share of training labels to randomise)",
+                r.label_noise
+            ),
+        );
+    }
+    if !(r.val_split > 0.0 && r.val_split < 1.0) {
+        return invalid(
+            "val_split",
+            format!(
+                "{}: must be in (0, 1); the validation share picks the best checkpoint",
+                r.val_split
+            ),
+        );
+    }
+    if let Some(limit) = r.limit.filter(|&l| l < 2) {
+        return invalid(
+            "limit",
+            format!("{limit}: training needs at least 2 samples"),
+        );
+    }
+    if r.save_every == Some(0) {
+        return invalid("save_every", "0: must be at least 1".into());
+    }
+    match r.probe {
+        Some((0, _)) => invalid("probe_every", "0: must be at least 1".into()),
+        Some((_, samples)) if samples < 2 => invalid(
+            "probe_samples",
+            format!("{samples}: the probe needs at least 2 samples"),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Probing during training: which layers, how often, on how many samples.
 #[derive(Debug, Clone)]
 pub struct TrainProbe {
@@ -177,45 +235,14 @@ impl TrainJob {
 
     /// Checks every setting before any data is read.
     pub fn check(&self) -> Result<()> {
-        self.params.check()?;
-        let invalid = |name: &'static str, reason: String| Error::Invalid { name, reason };
-        if !(0.0..=1.0).contains(&self.label_noise) {
-            return Err(invalid(
-                "label_noise",
-                format!("{}: must be in [0, 1]", self.label_noise),
-            ));
-        }
-        if !(self.val_split > 0.0 && self.val_split < 1.0) {
-            return Err(invalid(
-                "val_split",
-                format!(
-                    "{}: must be in (0, 1); the validation share picks the best checkpoint",
-                    self.val_split
-                ),
-            ));
-        }
-        if let Some(limit) = self.limit {
-            if limit < 2 {
-                return Err(invalid(
-                    "limit",
-                    format!("{limit}: training needs at least 2 samples"),
-                ));
-            }
-        }
-        if self.save_every == Some(0) {
-            return Err(invalid("save_every", "0: must be at least 1".into()));
-        }
-        if let Some(p) = &self.probe {
-            if p.every == 0 {
-                return Err(invalid("probe_every", "0: must be at least 1".into()));
-            }
-            if p.samples < 2 {
-                return Err(invalid(
-                    "probe_samples",
-                    format!("{}: the probe needs at least 2 samples", p.samples),
-                ));
-            }
-        }
+        check_ranges(&Ranges {
+            params: &self.params,
+            label_noise: self.label_noise,
+            val_split: self.val_split,
+            limit: self.limit,
+            save_every: self.save_every,
+            probe: self.probe.as_ref().map(|p| (p.every, p.samples)),
+        })?;
         self.resolved()?;
         Ok(())
     }
