@@ -156,7 +156,10 @@ pub struct LayerRecord {
     pub norm: WaveletNorm,
     /// Forest seed.
     pub seed: u64,
-    /// Wall time of normalisation, forest and estimator, in seconds.
+    /// Wall time of the layer in seconds. [`Probe::run`] sets it to the normalisation,
+    /// forest and estimator; scoring a file (the pipeline's `score_file`) replaces it by the
+    /// whole layer, from opening the file to the record (reading, any in-memory reduction
+    /// and the extras included), which is what `results.json` reports.
     pub seconds: f64,
     /// How the features were reduced before the forest (`tsvd:K`, `pca:K`; metadata
     /// `reduction`), or `None`.
