@@ -211,9 +211,13 @@ impl TrainJob {
     /// The settings this job records beside its checkpoints.
     pub fn settings(&self) -> Result<TrainSettings> {
         let (env, arch) = self.resolved()?;
-        Ok(TrainSettings {
-            env: env.name,
-            arch,
+        Ok(self.settings_for(&env, &arch))
+    }
+
+    fn settings_for(&self, env: &Env, arch: &str) -> TrainSettings {
+        TrainSettings {
+            env: env.name.clone(),
+            arch: arch.to_string(),
             data: self.data.clone(),
             batch_size: self.params.batch_size,
             lr: self.params.optimizer.lr(),
@@ -230,11 +234,17 @@ impl TrainJob {
             label_noise: self.label_noise,
             val_split: self.val_split,
             limit: self.limit,
-        })
+        }
     }
 
     /// Checks every setting before any data is read.
     pub fn check(&self) -> Result<()> {
+        self.check_ranges()?;
+        self.resolved()?;
+        Ok(())
+    }
+
+    fn check_ranges(&self) -> Result<()> {
         check_ranges(&Ranges {
             params: &self.params,
             label_noise: self.label_noise,
@@ -242,9 +252,7 @@ impl TrainJob {
             limit: self.limit,
             save_every: self.save_every,
             probe: self.probe.as_ref().map(|p| (p.every, p.samples)),
-        })?;
-        self.resolved()?;
-        Ok(())
+        })
     }
 
     /// Trains: from scratch, or from the checkpoint in `out` when `resume` (whose recorded
@@ -252,9 +260,9 @@ impl TrainJob {
     /// started over unless `overwrite`. A stop request ends training after the current batch
     /// with [`Error::Cancelled`]; the last complete epoch stays checkpointed.
     pub fn run(&self, observer: &dyn Observer, cancel: &Cancel) -> Result<Trained> {
-        self.check()?;
+        self.check_ranges()?;
         let (env, arch) = self.resolved()?;
-        let settings = self.settings()?;
+        let settings = self.settings_for(&env, &arch);
         let last = self.out.join("checkpoint/last.safetensors");
         let done = checkpoint_epoch(&self.out);
         if let Some(from) = &self.resume {
