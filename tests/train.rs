@@ -9,7 +9,7 @@ use probe_datasets::Env;
 use probe_models::{Model, ModelConfig};
 use probe_train::{train_run, OptimizerConfig, Quiet, RunSpec, TrainParams};
 
-use crate::util::{assert_clean_failure, run, shared, stderr};
+use crate::util::{assert_clean_failure, metric_epochs, run, shared, stderr};
 
 /// Trains `arch` on mnist-10k (8,000 train / 2,000 validation) and returns the best
 /// validation accuracy over the epochs.
@@ -78,16 +78,7 @@ fn probe_train_cli_trains_checkpoints_and_resumes() {
     let last = out.join("checkpoint/last.safetensors");
     let o = train_synthetic(&out, "3", &["--resume", last.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    let epochs: Vec<u64> = metrics
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
-    assert_eq!(epochs, [1, 2, 3]);
+    assert_eq!(metric_epochs(&out.join("metrics.jsonl")), [1, 2, 3]);
 }
 
 #[test]

@@ -105,3 +105,16 @@ pub fn assert_clean_failure(out: &Output, needles: &[&str]) {
         assert!(lines[0].contains(n), "`{n}` missing from: {}", lines[0]);
     }
 }
+
+/// The `epoch` of every line of a `metrics.jsonl`, in order.
+pub fn metric_epochs(path: &Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}

@@ -31,6 +31,20 @@ pub struct ReducedFile {
     pub seconds: f64,
 }
 
+/// Reduces a set, reporting the passes over its data to the observer.
+pub(crate) fn reduce_observed(
+    set: &FeatureSet,
+    params: &ValidReduceParams,
+    observer: &dyn Observer,
+) -> Result<Reduced> {
+    observer.start(&format!("{} ({})", set.layer(), params.tag()), "passes", 0);
+    let reduced = reduce_set_with_progress(set, params, &|done, total| {
+        observer.progress(done as u64, total as u64)
+    });
+    observer.finish();
+    Ok(reduced?)
+}
+
 /// Where a reduced file goes: `DIR/<name>`, DIR defaulting to `<input folder>-reduced`
 /// (runs/x/features → runs/x/features-reduced). Refuses to name the input itself.
 pub fn reduced_path(file: &Path, out_dir: Option<&Path>) -> Result<PathBuf> {
@@ -82,12 +96,7 @@ pub fn reduce_file(
         })?;
     }
     crate::output::check_output(&output, &[file.to_path_buf()])?;
-    observer.start(&format!("{} ({})", set.layer(), params.tag()), "passes", 0);
-    let reduced = reduce_set_with_progress(&set, params, &|done, total| {
-        observer.progress(done as u64, total as u64)
-    });
-    observer.finish();
-    let (k, explained_variance_ratio) = match reduced? {
+    let (k, explained_variance_ratio) = match reduce_observed(&set, params, observer)? {
         Reduced::Reduced(reduced, stats) => {
             reduced.write(&output)?;
             (stats.k, Some(stats.explained_variance_ratio))

@@ -6,13 +6,14 @@ use std::time::Instant;
 
 use probe_alpha::{flag_layers, LayerRecord, Probe};
 use probe_data::FeatureSet;
-use probe_reduce::{reduce_set_with_progress, Reduced, ValidReduceParams};
+use probe_reduce::{Reduced, ValidReduceParams};
 use probe_report::clustering::{ClusteringParams, ValidClusteringParams};
 use probe_report::embedding::{EmbeddingMethod, EmbeddingParams, ValidEmbeddingParams};
 use probe_report::{layer_extras, LayerEmbedding, LayerExtras, LayerResult};
 
 use crate::error::{Error, Result};
 use crate::observer::{Cancel, Observer};
+use crate::reduce::reduce_observed;
 use crate::results::{Failure, Results, Settings};
 
 /// What the alpha stage computes beside alpha, checked before any work.
@@ -235,12 +236,7 @@ pub fn reduce_in_memory(
     if set.n_features() <= params.n_components() {
         return Ok(set);
     }
-    observer.start(&format!("{} ({})", set.layer(), params.tag()), "passes", 0);
-    let reduced = reduce_set_with_progress(&set, params, &|done, total| {
-        observer.progress(done as u64, total as u64)
-    });
-    observer.finish();
-    match reduced? {
+    match reduce_observed(&set, params, observer)? {
         Reduced::Reduced(reduced, stats) => {
             if stats.k < params.n_components() {
                 observer.message(&capped_line(&set, stats.k, params.n_components()));

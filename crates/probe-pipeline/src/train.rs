@@ -194,7 +194,12 @@ pub struct Trained {
 
 /// The epoch a run folder's `checkpoint/last.safetensors` reached, if it has one.
 pub fn checkpoint_epoch(out: &Path) -> Option<usize> {
-    probe_models::read_safetensors_metadata(&out.join("checkpoint/last.safetensors"))
+    epoch_of(&out.join("checkpoint/last.safetensors"))
+}
+
+/// The epoch recorded in a checkpoint's metadata; `None` when it is not a checkpoint.
+fn epoch_of(checkpoint: &Path) -> Option<usize> {
+    probe_models::read_safetensors_metadata(checkpoint)
         .ok()
         .and_then(|m| m.get("epoch")?.parse().ok())
 }
@@ -266,10 +271,7 @@ impl TrainJob {
         let last = self.out.join("checkpoint/last.safetensors");
         let done = checkpoint_epoch(&self.out);
         if let Some(from) = &self.resume {
-            let Some(epoch) = probe_models::read_safetensors_metadata(from)
-                .ok()
-                .and_then(|m| m.get("epoch")?.parse::<usize>().ok())
-            else {
+            let Some(epoch) = epoch_of(from) else {
                 return Err(Error::Stage {
                     stage: "train",
                     reason: format!("cannot resume: {} is not a checkpoint", from.display()),
