@@ -7,7 +7,7 @@ use half::{bf16, f16};
 use safetensors::Dtype;
 
 use crate::error::{Error, Result};
-use crate::feature_set::FeatureDtype;
+use crate::feature_set::{FeatureDtype, FeatureValues};
 
 /// Label dtypes accepted by readers, as listed in error messages.
 const LABEL_DTYPES: &str = "I64, I32, U32, U8";
@@ -15,7 +15,7 @@ const LABEL_DTYPES: &str = "I64, I32, U32, U8";
 /// Validates in-memory parts; returns (n, d, dense labels, class values).
 pub(crate) fn check_parts(
     name: &Path,
-    features: &[f32],
+    features: FeatureValues<'_>,
     shape: &[usize],
     labels: &[i64],
 ) -> Result<(usize, usize, Vec<u32>, Vec<i64>)> {
@@ -31,16 +31,28 @@ pub(crate) fn check_parts(
     let (n, d) = matrix_dims(name, shape)?;
     check_counts(name, shape, n, d, labels.len())?;
     let (dense, class_values) = dense_labels(name, labels)?;
-    let mut bad = features.iter().enumerate().filter(|(_, v)| !v.is_finite());
-    if let Some((first, _)) = bad.next() {
+    let (count, first) = match features {
+        FeatureValues::F32(v) => count_non_finite(v.iter().map(|x| x.is_finite())),
+        FeatureValues::F64(v) => count_non_finite(v.iter().map(|x| x.is_finite())),
+    };
+    if let Some(first) = first {
         return Err(Error::NonFinite {
             path: name.to_path_buf(),
-            count: 1 + bad.count(),
+            count,
             row: first / d,
             col: first % d,
         });
     }
     Ok((n, d, dense, class_values))
+}
+
+/// How many values are not finite, and the position of the first.
+fn count_non_finite(finite: impl Iterator<Item = bool>) -> (usize, Option<usize>) {
+    let mut bad = finite.enumerate().filter(|&(_, ok)| !ok);
+    match bad.next() {
+        Some((first, _)) => (1 + bad.count(), Some(first)),
+        None => (0, None),
+    }
 }
 
 /// (n, d) of a features shape of rank >= 2; d = product of the trailing dimensions.

@@ -78,8 +78,52 @@ enum Storage {
         file: File,
         len: u64,
     },
-    /// Row-major values built in memory.
-    Owned(Vec<f32>),
+    /// Row-major values in memory, owned here (a `Vec`) or by the caller (a numpy array).
+    Memory(Box<dyn FeatureBuffer>),
+}
+
+/// Row-major feature values held in memory, borrowed from whoever owns them.
+#[derive(Debug, Clone, Copy)]
+pub enum FeatureValues<'a> {
+    /// 32-bit floats, read without copying.
+    F32(&'a [f32]),
+    /// 64-bit floats, decoded to f64 exactly as from an F64 file.
+    F64(&'a [f64]),
+}
+
+impl FeatureValues<'_> {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            FeatureValues::F32(v) => v.len(),
+            FeatureValues::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A buffer of row-major feature values that a [`FeatureSet`] reads in place: a `Vec`, or
+/// memory owned elsewhere (the Python package wraps numpy arrays in one, so that scoring an
+/// array copies nothing). The values must not change while the set lives.
+pub trait FeatureBuffer: Send + Sync {
+    /// The values, always the same slice.
+    fn values(&self) -> FeatureValues<'_>;
+}
+
+impl FeatureBuffer for Vec<f32> {
+    fn values(&self) -> FeatureValues<'_> {
+        FeatureValues::F32(self)
+    }
+}
+
+impl FeatureBuffer for Vec<f64> {
+    fn values(&self) -> FeatureValues<'_> {
+        FeatureValues::F64(self)
+    }
 }
 
 /// One layer's representation of a dataset: an [n, d] feature matrix with one class label per row.
@@ -277,13 +321,31 @@ impl FeatureSet {
         labels: &[i64],
         metadata: BTreeMap<String, String>,
     ) -> Result<FeatureSet> {
+        FeatureSet::from_buffer(Box::new(features), shape, labels, metadata)
+    }
+
+    /// In-memory set over any [`FeatureBuffer`] (row-major values of `shape` = [n, ...]),
+    /// read in place; labels are raw class values.
+    ///
+    /// Validated like [`FeatureSet::open`]; errors name the set `<in-memory feature set>`.
+    pub fn from_buffer(
+        buffer: Box<dyn FeatureBuffer>,
+        shape: &[usize],
+        labels: &[i64],
+        metadata: BTreeMap<String, String>,
+    ) -> Result<FeatureSet> {
         let name = PathBuf::from(IN_MEMORY);
-        let (n, d, dense, class_values) = check_parts(&name, &features, shape, labels)?;
+        let values = buffer.values();
+        let (n, d, dense, class_values) = check_parts(&name, values, shape, labels)?;
         let (original_shape, shape_known) = resolve_original_shape(shape, d, &metadata);
+        let dtype = match values {
+            FeatureValues::F32(_) => FeatureDtype::F32,
+            FeatureValues::F64(_) => FeatureDtype::F64,
+        };
         Ok(FeatureSet {
             path: None,
-            storage: Storage::Owned(features),
-            dtype: FeatureDtype::F32,
+            storage: Storage::Memory(buffer),
+            dtype,
             n,
             d,
             labels: dense,
@@ -382,11 +444,14 @@ impl FeatureSet {
         let first = start * d;
         let len = out.len();
         match &self.storage {
-            Storage::Owned(values) => {
-                for (o, &v) in out.iter_mut().zip(&values[first..first + len]) {
-                    *o = f64::from(v);
+            Storage::Memory(buffer) => match buffer.values() {
+                FeatureValues::F32(values) => {
+                    for (o, &v) in out.iter_mut().zip(&values[first..first + len]) {
+                        *o = f64::from(v);
+                    }
                 }
-            }
+                FeatureValues::F64(values) => out.copy_from_slice(&values[first..first + len]),
+            },
             Storage::Mapped {
                 map, start: base, ..
             } => {
@@ -403,7 +468,10 @@ impl FeatureSet {
     /// in which case [`read_rows_f32`](Self::read_rows_f32) decodes it.
     pub fn as_f32_slice(&self) -> Option<&[f32]> {
         match &self.storage {
-            Storage::Owned(values) => Some(values),
+            Storage::Memory(buffer) => match buffer.values() {
+                FeatureValues::F32(values) => Some(values),
+                FeatureValues::F64(_) => None,
+            },
             Storage::Mapped { map, start, .. }
                 if self.dtype == FeatureDtype::F32 && cfg!(target_endian = "little") =>
             {
@@ -433,7 +501,14 @@ impl FeatureSet {
         let first = start * d;
         let len = out.len();
         match &self.storage {
-            Storage::Owned(values) => out.copy_from_slice(&values[first..first + len]),
+            Storage::Memory(buffer) => match buffer.values() {
+                FeatureValues::F32(values) => out.copy_from_slice(&values[first..first + len]),
+                FeatureValues::F64(values) => {
+                    for (o, &v) in out.iter_mut().zip(&values[first..first + len]) {
+                        *o = v as f32;
+                    }
+                }
+            },
             Storage::Mapped {
                 map, start: base, ..
             } if self.dtype == FeatureDtype::F32 => {
@@ -468,7 +543,10 @@ impl FeatureSet {
             .map(|&k| self.class_values[k as usize])
             .collect();
         let features = match &self.storage {
-            Storage::Owned(values) => FeatureBytes::F32(values),
+            Storage::Memory(buffer) => match buffer.values() {
+                FeatureValues::F32(values) => FeatureBytes::F32(values),
+                FeatureValues::F64(_) => FeatureBytes::Set(self),
+            },
             Storage::Mapped { map, start, .. } if self.dtype == FeatureDtype::F32 => {
                 self.assert_not_shrunk();
                 FeatureBytes::F32Le(&map[*start..*start + self.n * self.d * 4])
@@ -606,7 +684,7 @@ pub fn write_feature_set(
     metadata: &BTreeMap<String, String>,
 ) -> Result<()> {
     let path = path.as_ref();
-    let (n, d, _, _) = check_parts(path, features, shape, labels)?;
+    let (n, d, _, _) = check_parts(path, FeatureValues::F32(features), shape, labels)?;
     let (original_shape, known) = resolve_original_shape(shape, d, metadata);
     let shape = known.then_some(original_shape.as_slice());
     write_parts(

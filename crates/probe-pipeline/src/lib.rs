@@ -84,5 +84,7 @@ pub use prober::EpochProber;
 pub use reduce::{reduce_file, reduced_path, ReducedFile};
 pub use results::{best_accuracy, load_run, Failure, Results, Settings};
 pub use run::{write_report, Force, Pipeline, RunOutcome, STAGES};
-pub use score::{expand, reduce_in_memory, score_file, score_files, Extras, Scored, Scoring};
+pub use score::{
+    expand, reduce_in_memory, score_file, score_files, score_set, Extras, Scored, Scoring,
+};
 pub use train::{checkpoint_epoch, TrainJob, TrainProbe, TrainSettings, Trained, SETTINGS_FILE};

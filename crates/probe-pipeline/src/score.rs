@@ -191,23 +191,45 @@ pub fn score_file(
     file: &Path,
     observer: &dyn Observer,
 ) -> Result<(LayerRecord, LayerExtras)> {
-    let in_file = |e: Error| Error::InFile {
-        path: file.to_path_buf(),
-        source: Box::new(e),
+    let in_file = |e: Error| match e {
+        Error::Extras { .. } => e,
+        e => Error::InFile {
+            path: file.to_path_buf(),
+            source: Box::new(e),
+        },
     };
     let start = Instant::now();
     let set = FeatureSet::open(file).map_err(|e| in_file(e.into()))?;
+    let (mut record, extra) = score_set(scoring, set, observer).map_err(|e| match e {
+        Error::Extras { source, .. } => Error::Extras {
+            path: file.to_path_buf(),
+            source,
+        },
+        e => in_file(e),
+    })?;
+    record.file = Some(file.display().to_string());
+    record.seconds = start.elapsed().as_secs_f64();
+    Ok((record, extra))
+}
+
+/// One set, in a file or in memory: reduced when asked and wider than K, scored, then
+/// clustered and embedded when asked. `seconds` covers the reduction, forest and extras.
+pub fn score_set(
+    scoring: &Scoring,
+    set: FeatureSet,
+    observer: &dyn Observer,
+) -> Result<(LayerRecord, LayerExtras)> {
+    let start = Instant::now();
     let input_d = set.n_features();
     let set = match &scoring.reduce {
-        Some(params) => reduce_in_memory(set, params, observer).map_err(in_file)?,
+        Some(params) => reduce_in_memory(set, params, observer)?,
         None => set,
     };
     let probe = &scoring.probe;
     observer.start(&set.layer(), "trees", probe.forest().n_trees() as u64);
     let record = probe.run(&set, &|| observer.step());
     observer.finish();
-    let mut record = record.map_err(|e| in_file(e.into()))?;
-    record.file = Some(file.display().to_string());
+    let mut record = record?;
     record.input_d = input_d;
     let extra = layer_extras(
         &set,
@@ -215,7 +237,9 @@ pub fn score_file(
         scoring.extras.embedding.as_ref(),
     )
     .map_err(|e| Error::Extras {
-        path: file.to_path_buf(),
+        path: set
+            .path()
+            .map_or_else(|| PathBuf::from(set.layer()), Path::to_path_buf),
         source: Box::new(e),
     })?;
     for note in &extra.notes {
