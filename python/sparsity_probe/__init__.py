@@ -23,6 +23,7 @@ __all__ = [
     "LayerResult",
     "Results",
     "alpha",
+    "alpha_from_norms",
     "read_features",
     "reduce",
     "report",
@@ -232,6 +233,16 @@ def alpha(
     )
     text = _core.alpha(x, y, shape, probe, layer, reduce_to, reduce_method, threads)
     return Results._from_json(text).layers[0]
+
+
+def alpha_from_norms(
+    norms: Any, trees: int, *, epsilon: float = 0.1, epsilon_high: Optional[float] = None
+) -> Dict[str, Any]:
+    """The estimator alone: alpha from the non-zero wavelet norms of any forest of ``trees``
+    trees (SPEC section 3). Returns ``alpha``, ``alphas`` and ``critical_taus`` per epsilon,
+    ``band``, ``epsilons``, ``taus``, ``s_curve``, ``angle_curve``, ``n_wavelets``."""
+    values = np.ascontiguousarray(np.asarray(norms, dtype=np.float64).reshape(-1))
+    return dict(json.loads(_core.alpha_from_norms(values, trees, epsilon, epsilon_high)))
 
 
 def score_files(

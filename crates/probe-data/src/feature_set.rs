@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::write::{write_parts, FeatureBytes};
 
 /// Name used in errors for sets that were built in memory rather than read from a file.
-pub(crate) const IN_MEMORY: &str = "<in-memory feature set>";
+pub const IN_MEMORY: &str = "<in-memory feature set>";
 
 /// Feature dtypes accepted by readers, as listed in error messages.
 const FEATURE_DTYPES: &str = "F32, F16, BF16, F64";

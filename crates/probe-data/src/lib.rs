@@ -44,7 +44,9 @@ mod stream;
 mod write;
 
 pub use error::{Error, Result};
-pub use feature_set::{write_feature_set, FeatureBuffer, FeatureDtype, FeatureSet, FeatureValues};
+pub use feature_set::{
+    write_feature_set, FeatureBuffer, FeatureDtype, FeatureSet, FeatureValues, IN_MEMORY,
+};
 pub use lock::{LockHolder, RunLock, RUN_LOCK_FILE};
 pub use stream::FeatureSetWriter;
 pub use write::{remove_stale_temporaries, write_atomic};

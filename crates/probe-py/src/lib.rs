@@ -14,7 +14,8 @@ use std::path::PathBuf;
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use probe_data::FeatureSet;
+use probe_alpha::AlphaParams;
+use probe_data::{FeatureSet, IN_MEMORY};
 use probe_pipeline::{
     expand, load_run, score_files as score_paths, score_set, write_report, Cancel, ProbeSection,
     Results, Scored, Scoring, Silent,
@@ -82,7 +83,9 @@ fn alpha(
     // The set reads the array in place; it is dropped before `features` releases it.
     let buffer = features.buffer();
     let results = py.detach(|| {
-        let set = FeatureSet::from_buffer(buffer, &shape, labels, metadata).map_err(to_py)?;
+        // Errors name the layer, not `<in-memory feature set>`.
+        let named = |e: probe_data::Error| value_error(e.to_string().replace(IN_MEMORY, layer));
+        let set = FeatureSet::from_buffer(buffer, &shape, labels, metadata).map_err(named)?;
         pool.install(|| score_set(&scoring, set, &Silent))
             .map_err(to_py)
             .map(|(record, extra)| {
@@ -100,6 +103,39 @@ fn alpha(
     })?;
     drop(features);
     to_json(&results)
+}
+
+/// Alpha from the non-zero wavelet norms of a forest of `trees` trees (any forest: the
+/// estimator alone); returns the estimate as JSON.
+#[pyfunction]
+#[pyo3(signature = (norms, trees, epsilon=0.1, epsilon_high=None))]
+fn alpha_from_norms(
+    py: Python<'_>,
+    norms: PyReadonlyArray1<'_, f64>,
+    trees: usize,
+    epsilon: f64,
+    epsilon_high: Option<f64>,
+) -> PyResult<String> {
+    let mut params = AlphaParams::default().epsilon(epsilon);
+    if let Some(high) = epsilon_high {
+        params = params.epsilon_high(high);
+    }
+    let params = params.check().map_err(to_py)?;
+    let norms = norms.as_slice()?;
+    let e = py.detach(|| params.estimate(norms, trees)).map_err(to_py)?;
+    Ok(serde_json::json!({
+        "alpha": e.alpha,
+        "alphas": e.alphas,
+        "critical_taus": e.critical_taus,
+        "band": [e.band.0, e.band.1],
+        "epsilons": e.epsilons,
+        "taus": e.taus,
+        "s_curve": e.s_curve,
+        "angle_curve": e.angle_curve,
+        "n_wavelets": e.n_wavelets,
+        "trees": e.n_trees,
+    })
+    .to_string())
 }
 
 /// Scores feature-set files (paths or glob patterns) in order; a file that fails is recorded
@@ -159,6 +195,8 @@ fn reduce<'py>(
     let params = reduce_params(dim, method, seed)?;
     let pool = pool(threads)?;
     let (n, d) = (x.shape()[0], x.shape()[1]);
+    // As for layers: an SVD has at most min(n, d) components.
+    let params = params.capped(n.min(d));
     let values = x.as_slice()?;
     let reduction = py
         .detach(|| pool.install(|| reduce_rows(&DenseRows::new(values, n, d), &params)))
@@ -191,6 +229,7 @@ fn to_json(results: &Results) -> PyResult<String> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(alpha, m)?)?;
+    m.add_function(wrap_pyfunction!(alpha_from_norms, m)?)?;
     m.add_function(wrap_pyfunction!(score_files, m)?)?;
     m.add_function(wrap_pyfunction!(save_results, m)?)?;
     m.add_function(wrap_pyfunction!(load_results, m)?)?;
