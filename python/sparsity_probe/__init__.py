@@ -351,3 +351,12 @@ def report(runs: Union[PathLike, Sequence[PathLike]], out: Optional[PathLike] = 
             raise ValueError("comparing several runs needs out=, the folder for the report")
         out = dirs[0]
     return Path(_core.report(dirs, os.fspath(out)))
+
+
+def __getattr__(name: str) -> Any:
+    # `sparsity_probe.torch` on first use, so that importing the package never imports torch.
+    if name == "torch":
+        import importlib
+
+        return importlib.import_module(".torch", __name__)
+    raise AttributeError(f"module 'sparsity_probe' has no attribute {name!r}")

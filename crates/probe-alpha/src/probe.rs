@@ -80,8 +80,12 @@ impl Probe {
     /// Scores a feature set, calling `tree_done` as each tree finishes.
     pub fn run(&self, set: &FeatureSet, tree_done: &(dyn Fn() + Sync)) -> Result<LayerRecord> {
         let start = Instant::now();
-        let x = Matrix::from_rows(set.n_samples(), set.n_features(), |row, out| {
-            set.read_rows_f64(row, out)
+        let d = set.n_features();
+        // Each block is released once decoded: the forest keeps its own normalised copy, so
+        // a mapped file need not stay resident beside it.
+        let x = Matrix::from_rows(set.n_samples(), d, |row, out| {
+            set.read_rows_f64(row, out);
+            set.release_rows(row, out.len() / d);
         })?;
         let estimate = self.estimate(&x, set.labels(), set.n_classes(), tree_done)?;
         Ok(LayerRecord {

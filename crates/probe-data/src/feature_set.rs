@@ -19,6 +19,9 @@ use crate::write::{write_parts, FeatureBytes};
 /// Name used in errors for sets that were built in memory rather than read from a file.
 pub const IN_MEMORY: &str = "<in-memory feature set>";
 
+/// Bytes of features scanned (and released) at a time when a file is opened.
+const SCAN_BYTES: usize = 64 << 20;
+
 /// Feature dtypes accepted by readers, as listed in error messages.
 const FEATURE_DTYPES: &str = "F32, F16, BF16, F64";
 
@@ -277,7 +280,16 @@ impl FeatureSet {
         check_length(path, &file, expected)?;
         let raw = decode_labels(linfo.dtype, lbytes);
         let (labels, class_values) = dense_labels(&name, &raw)?;
-        let (count, first) = scan_non_finite(dtype, fbytes);
+        // Scanned in pieces, each released after it is read: opening a file larger than
+        // memory leaves none of it resident.
+        let (mut count, mut first) = (0, None);
+        let piece = (SCAN_BYTES / dtype.size()).max(1) * dtype.size();
+        for (i, bytes) in fbytes.chunks(piece).enumerate() {
+            let (c, f) = scan_non_finite(dtype, bytes);
+            count += c;
+            first = first.or(f.map(|f| i * (piece / dtype.size()) + f));
+            release(&map, fstart + i * piece, bytes.len());
+        }
         if let Some(first) = first {
             return Err(Error::NonFinite {
                 path: name,
@@ -533,6 +545,22 @@ impl FeatureSet {
         }
     }
 
+    /// Says that this process is done with rows `start..start + k` for now: for a mapped
+    /// file, their pages leave the process's resident memory (the page cache keeps them, and
+    /// a later read brings them back). Long passes over large files call it after each block,
+    /// so that resident memory stays at about one block. A no-op for sets in memory.
+    pub fn release_rows(&self, start: usize, k: usize) {
+        if let Storage::Mapped {
+            map, start: base, ..
+        } = &self.storage
+        {
+            let size = self.dtype.size();
+            let first = start.min(self.n);
+            let k = k.min(self.n - first);
+            release(map, base + first * self.d * size, k * self.d * size);
+        }
+    }
+
     /// Writes the set atomically (temp file in the target folder, then rename): features as F32 [n, d], labels as I64 raw values, metadata plus "original_shape" (comma-joined) when rank>2 or known.
     ///
     /// On error nothing is left under `path` (an existing file there is kept as it was).
@@ -575,6 +603,25 @@ impl FeatureSet {
             }
         }
     }
+}
+
+/// Drops `len` bytes from `offset` of a mapping from the resident set (best effort).
+fn release(map: &Mmap, offset: usize, len: usize) {
+    if len == 0 {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: the map is a shared, read-only mapping of a file that is never written in
+        // place (feature files are replaced by rename). MADV_DONTNEED on such a mapping only
+        // unmaps its pages from this process: any later access, through a slice borrowed
+        // before or after, reads the same bytes back from the page cache or the file.
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+        };
+    }
+    #[cfg(not(unix))]
+    let _ = (map, offset, len);
 }
 
 /// What a file type is, when it is not a regular file (`None` for a regular file).

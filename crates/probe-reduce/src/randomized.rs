@@ -263,7 +263,8 @@ impl<S: RowSource + ?Sized> Operator<'_, S> {
 
 /// Calls `f(first_row, block)` on consecutive row blocks of the source (row-major, d values
 /// a row), viewing the data in place when the source has it as f32 and decoding it into one
-/// reused buffer otherwise.
+/// reused buffer otherwise. Each block is released once read, so that a pass over a mapped
+/// file keeps about one block resident.
 fn for_each_block<S: RowSource + ?Sized>(src: &S, mut f: impl FnMut(usize, &[f32])) {
     let (n, d) = (src.n_rows(), src.n_cols());
     let rows = (BLOCK_BYTES / 4 / d).clamp(1, n.max(1));
@@ -280,6 +281,7 @@ fn for_each_block<S: RowSource + ?Sized>(src: &S, mut f: impl FnMut(usize, &[f32
             }
         };
         f(start, block);
+        src.release_rows(start, k);
         start += k;
     }
 }

@@ -15,6 +15,9 @@ pub trait RowSource: Sync {
     }
     /// Fills `out` with rows `start..start + out.len() / d`.
     fn read_rows(&self, start: usize, out: &mut [f32]);
+    /// A hint that rows `start..start + k` will not be read again soon (a mapped file lets
+    /// their pages go); nothing by default.
+    fn release_rows(&self, _start: usize, _k: usize) {}
 }
 
 impl RowSource for FeatureSet {
@@ -29,6 +32,9 @@ impl RowSource for FeatureSet {
     }
     fn read_rows(&self, start: usize, out: &mut [f32]) {
         self.read_rows_f32(start, out)
+    }
+    fn release_rows(&self, start: usize, k: usize) {
+        FeatureSet::release_rows(self, start, k)
     }
 }
 
