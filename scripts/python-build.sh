@@ -3,7 +3,7 @@
 # installs it into a virtual environment this script creates.
 #
 # PROBE_VENV: the environment (default ~/.cache/sparsity-probe-venv; created when missing,
-# with numpy, pytest, maturin, pandas and torch from PyPI). Extra arguments are more packages
+# with numpy, pytest, maturin, pandas, torch, ruff and mypy from PyPI). Extra arguments are more packages
 # to install there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,8 @@ fi
 # Idempotent: a warm environment checks and moves on in seconds. torch's Linux wheel pulls
 # its CUDA libraries (about 3 GB) and does not import without them, so it is installed whole.
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q "maturin>=1.9,<2" "pytest>=7" "numpy>=1.21" pandas torch "$@"
+"$venv/bin/python" -m pip install -q "maturin>=1.9,<2" "pytest>=7" "numpy>=1.21" pandas torch \
+  ruff mypy "$@"
 
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 wheels="$target/wheels"

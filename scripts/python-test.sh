@@ -9,6 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${PROBE_VENV:-${HOME:-/tmp}/.cache/sparsity-probe-venv}"
 scripts/python-build.sh
+# Formatted, linted and type-checked (settings in python/pyproject.toml).
+(cd python && "$venv/bin/ruff" format --check --quiet . && "$venv/bin/ruff" check --quiet . \
+  && "$venv/bin/mypy" --cache-dir "${TMPDIR:-/tmp}/sparsity-probe-mypy" sparsity_probe)
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 # From the tests' folder, so that they import the installed wheel, not the source tree.
 cd python/tests

@@ -87,7 +87,10 @@ class LayerResult:
     def __repr__(self) -> str:
         r = self._record
         flag = f", flag={r['flag']!r}" if r.get("flag") else ""
-        return f"LayerResult(layer={r['layer']!r}, alpha={r['alpha']:.4f}, n={r['n']}, d={r['d']}{flag})"
+        return (
+            f"LayerResult(layer={r['layer']!r}, alpha={r['alpha']:.4f}, n={r['n']}, "
+            f"d={r['d']}{flag})"
+        )
 
 
 class Results:
@@ -149,7 +152,7 @@ class Results:
             for layer in self.layers:
                 if layer.layer == key:
                     return layer
-            raise KeyError(f"no layer {key!r}; the layers are {[l.layer for l in self.layers]}")
+            raise KeyError(f"no layer {key!r}; the layers are {[x.layer for x in self.layers]}")
         return self.layers[key]
 
     def __repr__(self) -> str:
@@ -335,9 +338,7 @@ def write_features(
         meta["layer"] = layer
     if layer_index is not None:
         meta["layer_index"] = str(int(layer_index))
-    _core.write_features(
-        os.fspath(path), np.ascontiguousarray(x, dtype=np.float32), shape, y, meta
-    )
+    _core.write_features(os.fspath(path), np.ascontiguousarray(x, dtype=np.float32), shape, y, meta)
 
 
 def report(runs: Union[PathLike, Sequence[PathLike]], out: Optional[PathLike] = None) -> Path:

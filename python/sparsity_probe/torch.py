@@ -11,7 +11,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -43,7 +43,9 @@ def _resolve(model: nn.Module, names: Sequence[str]) -> List[Tuple[str, Optional
     if not names:
         raise ValueError("no layers to probe; sparsity_probe.torch.layers(model) lists them")
     if len(set(names)) != len(names):
-        raise ValueError(f"layers are listed twice: {sorted({n for n in names if names.count(n) > 1})}")
+        raise ValueError(
+            f"layers are listed twice: {sorted({n for n in names if names.count(n) > 1})}"
+        )
     available = _modules(model)
     out: List[Tuple[str, Optional[nn.Module]]] = []
     for name in names:
@@ -83,7 +85,9 @@ def _batches(data: Any, batch_size: int) -> Tuple[int, Iterable[Any]]:
         x, y = (torch.as_tensor(np.asarray(v)) if not torch.is_tensor(v) else v for v in data)
         if len(x) != len(y):
             raise ValueError(f"{len(x)} inputs but {len(y)} labels")
-        return len(x), ((x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size))
+        return len(x), (
+            (x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)
+        )
     if isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
         loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
         return len(data), loader  # type: ignore[arg-type]

@@ -32,7 +32,8 @@ def shared(relative: str) -> Path:
 
 
 def mnist(n: int) -> Tuple[np.ndarray, np.ndarray]:
-    """The first n digits of ../shared/data/mnist-10k as (pixels/255 float32 [n, 28, 28], labels)."""
+    """The first n digits of ../shared/data/mnist-10k: (pixels/255 as float32 [n, 28, 28],
+    labels)."""
     folder = shared("data/mnist-10k")
     with gzip.open(folder / "images-idx3-ubyte.gz") as f:
         images = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)
@@ -60,9 +61,7 @@ def binary(name: str) -> Path:
 
 
 def run(name: str, *args: str) -> subprocess.CompletedProcess:
-    out = subprocess.run(
-        [str(binary(name)), *args], capture_output=True, text=True, timeout=900
-    )
+    out = subprocess.run([str(binary(name)), *args], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, f"{name} {' '.join(args)} failed:\n{out.stderr}"
     return out
 

@@ -90,10 +90,12 @@ def test_a_c_contiguous_float32_array_is_not_copied():
 def test_results_round_trip_and_are_the_readme_schema(tmp_path):
     x, y = blobs(4, 300, 16, 1.5)
     for i, scale in enumerate([3.0, 1.0, 0.3]):
-        sp.write_features(tmp_path / f"{i:02d}_l{i}.safetensors", x * scale + i, y, layer=f"l{i}", layer_index=i)
+        sp.write_features(
+            tmp_path / f"{i:02d}_l{i}.safetensors", x * scale + i, y, layer=f"l{i}", layer_index=i
+        )
     (tmp_path / "03_bad.safetensors").write_bytes(b"not a feature set")
     results = sp.score_files(sorted(tmp_path.glob("*.safetensors")), clustering=True, trees=3)
-    assert [l.layer for l in results] == ["l0", "l1", "l2"]
+    assert [r.layer for r in results] == ["l0", "l1", "l2"]
     assert len(results.failures) == 1 and "03_bad" in results.failures[0]["file"]
     assert results.settings["trees"] == 3
     assert set(results[0].clustering) >= {"ari", "ami", "v_measure"}

@@ -4,7 +4,6 @@ streaming (bounded memory), and the errors a user meets."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, run, shared, skip
+from conftest import run, shared, skip
 
 try:
     import torch
@@ -45,7 +44,9 @@ def load_safetensors(path: Path) -> dict:
         assert info["dtype"] == "F32", (name, info["dtype"])
         s, e = info["data_offsets"]
         out[name] = torch.from_numpy(
-            np.frombuffer(raw[8 + n + s : 8 + n + e], dtype=np.float32).reshape(info["shape"]).copy()
+            np.frombuffer(raw[8 + n + s : 8 + n + e], dtype=np.float32)
+            .reshape(info["shape"])
+            .copy()
         )
     return out
 
@@ -71,8 +72,20 @@ def test_probe_on_an_mlp_with_probe_models_weights_matches_probe_extract(tmp_pat
     data = shared("data/mnist-10k")
     run_dir = tmp_path / "run"
     run(
-        "probe-train", "--env", "mnist", "--model", "mlp", "--data", str(data),
-        "--epochs", "1", "--limit", "3000", "--out", str(run_dir), "-q",
+        "probe-train",
+        "--env",
+        "mnist",
+        "--model",
+        "mlp",
+        "--data",
+        str(data),
+        "--epochs",
+        "1",
+        "--limit",
+        "3000",
+        "--out",
+        str(run_dir),
+        "-q",
     )
     weights = run_dir / "checkpoint" / "last.safetensors"
     config = tmp_path / "extract.toml"
@@ -83,7 +96,7 @@ def test_probe_on_an_mlp_with_probe_models_weights_matches_probe_extract(tmp_pat
     )
     run("probe-extract", "--config", str(config), "-q")
     manifest = json.loads((run_dir / "features" / "manifest.json").read_text())
-    cli_files = {l["layer"]: l["file"] for l in manifest["layers"]}
+    cli_files = {e["layer"]: e["file"] for e in manifest["layers"]}
 
     # The same inputs (probe-extract's normalised `input` tap) through the same weights.
     inputs = sp.read_features(cli_files["input"])
@@ -91,21 +104,28 @@ def test_probe_on_an_mlp_with_probe_models_weights_matches_probe_extract(tmp_pat
     y = torch.from_numpy(inputs.labels)
     model = Mlp()
     model.load_state_dict(load_safetensors(weights))
-    ours = sp.torch.probe(model, (x, y), LAYERS, out=tmp_path / "py", reduce_to=None, batch_size=100)
+    ours = sp.torch.probe(
+        model, (x, y), LAYERS, out=tmp_path / "py", reduce_to=None, batch_size=100
+    )
 
     for layer in LAYERS:
         want = sp.read_features(cli_files[layer])
-        got = sp.read_features(tmp_path / "py" / "features" / f"{LAYERS.index(layer):02d}_{layer}.safetensors")
+        got = sp.read_features(
+            tmp_path / "py" / "features" / f"{LAYERS.index(layer):02d}_{layer}.safetensors"
+        )
         assert got.features.shape == want.features.shape, layer
         assert np.array_equal(got.labels, want.labels), layer
         err = np.abs(got.features - want.features).max()
         assert err <= 1e-5 * max(1.0, np.abs(want.features).max()), f"{layer}: max error {err}"
 
-    cli = sp.score_files([cli_files[l] for l in LAYERS])
+    cli = sp.score_files([cli_files[name] for name in LAYERS])
     for a, b in zip(ours, cli):
         assert a.layer == b.layer
         assert abs(a.alpha - b.alpha) <= 2e-3, (a.layer, a.alpha, b.alpha)
-    print("alphas torch / probe-extract:", [(a.layer, round(a.alpha, 5), round(b.alpha, 5)) for a, b in zip(ours, cli)])
+    print(
+        "alphas torch / probe-extract:",
+        [(a.layer, round(a.alpha, 5), round(b.alpha, 5)) for a, b in zip(ours, cli)],
+    )
     assert (tmp_path / "py" / "results.json").exists()
     assert (tmp_path / "py" / "report.html").exists()
 
@@ -134,12 +154,16 @@ STREAMING = textwrap.dedent(
 def test_probing_a_16384_wide_layer_of_20000_samples_streams(tmp_path):
     out = subprocess.run(
         [sys.executable, "-c", STREAMING, str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert out.returncode == 0, out.stderr
     m = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"peak RSS {m['peak'] / 2**20:.0f} MiB (torch and data {m['before'] / 2**20:.0f} MiB) "
-          f"for {m['activations'] / 2**20:.0f} MiB of activations")
+    print(
+        f"peak RSS {m['peak'] / 2**20:.0f} MiB (torch and data {m['before'] / 2**20:.0f} MiB) "
+        f"for {m['activations'] / 2**20:.0f} MiB of activations"
+    )
     # The whole process (torch, the data, extraction, reduction, forest) stays below the
     # size of the layer's activations: they were never held whole.
     assert m["peak"] < m["activations"], m

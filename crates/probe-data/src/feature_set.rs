@@ -616,9 +616,8 @@ fn release(map: &Mmap, offset: usize, len: usize) {
         // place (feature files are replaced by rename). MADV_DONTNEED on such a mapping only
         // unmaps its pages from this process: any later access, through a slice borrowed
         // before or after, reads the same bytes back from the page cache or the file.
-        let _ = unsafe {
-            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
-        };
+        let _ =
+            unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
     }
     #[cfg(not(unix))]
     let _ = (map, offset, len);
