@@ -275,3 +275,59 @@ fn f32_access_is_zero_copy_for_aligned_f32_files_and_decodes_the_rest() {
     .unwrap();
     assert_eq!(owned.as_f32_slice(), Some(values.as_slice()));
 }
+
+#[test]
+fn sets_over_a_caller_buffer_read_f64_exactly_and_check_like_files() {
+    // 0.1 is not a float32: the set must hand the forest the f64 value, as from an F64 file.
+    let values: Vec<f64> = (0..12).map(|i| i as f64 * 0.1).collect();
+    let set = FeatureSet::from_buffer(
+        Box::new(values.clone()),
+        &[4, 3],
+        &[0, 1, 0, 1],
+        meta(&[("layer", "x")]),
+    )
+    .unwrap();
+    assert_eq!(set.dtype(), FeatureDtype::F64);
+    assert_eq!(all_rows(&set), values);
+    assert!(set.as_f32_slice().is_none());
+    // Written out, it is the narrowed F32 file every writer produces.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.safetensors");
+    set.write(&path).unwrap();
+    let back = FeatureSet::open(&path).unwrap();
+    let want: Vec<f64> = values.iter().map(|&v| f64::from(v as f32)).collect();
+    assert_eq!(all_rows(&back), want);
+
+    let mut bad = values;
+    bad[7] = f64::NAN;
+    let err = FeatureSet::from_buffer(Box::new(bad), &[4, 3], &[0, 1, 0, 1], BTreeMap::new())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NonFinite {
+                count: 1,
+                row: 2,
+                col: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn released_rows_of_a_mapped_file_read_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.safetensors");
+    let (n, d) = (3000, 700); // 8.4 MB: many pages
+    let features: Vec<f32> = (0..n * d).map(|i| (i % 977) as f32 * 0.5).collect();
+    let labels: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
+    write_feature_set(&path, &features, &[n, d], &labels, &meta(&[])).unwrap();
+    let set = FeatureSet::open(&path).unwrap();
+    let before = all_rows(&set);
+    set.release_rows(0, n);
+    set.release_rows(n - 1, 10); // past the end: clamped, not a panic
+    assert_eq!(all_rows(&set), before);
+    assert_eq!(set.as_f32_slice().unwrap(), &features[..]);
+}
