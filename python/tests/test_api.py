@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -11,7 +15,7 @@ import numpy as np
 import pytest
 
 import sparsity_probe as sp
-from conftest import blobs, mnist, run, shared
+from conftest import blobs, mnist, run, shared, skip
 
 
 def test_alpha_on_a_files_arrays_equals_probe_alpha_on_the_file(tmp_path):
@@ -205,3 +209,41 @@ def test_the_gil_is_released_while_alpha_works():
     gaps = np.diff([start, *during, end])
     assert end - start > 0.1
     assert len(during) >= 10 and gaps.max() < 0.5 * (end - start), (len(during), gaps.max())
+
+
+def test_ctrl_c_stops_score_files_between_layers(tmp_path):
+    x, y = mnist(4000)
+    for i in range(8):
+        sp.write_features(tmp_path / f"{i:02d}.safetensors", x, y, layer=f"l{i}")
+    files = sorted(tmp_path.glob("*.safetensors"))
+    start = time.perf_counter()
+    sp.score_files(files[:1])
+    one = time.perf_counter() - start
+    timer = threading.Timer(one * 1.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        sp.score_files(files)
+    elapsed = time.perf_counter() - start
+    timer.cancel()
+    # Stopped after the layer that was running, not after all eight.
+    assert elapsed < one * 5, (elapsed, one)
+
+
+def test_pandas_table_has_one_row_per_layer(tmp_path):
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        skip("pandas is not installed (pip install pandas)")
+    x, y = blobs(3, 200, 8, 1.0)
+    sp.write_features(tmp_path / "a.safetensors", x, y, layer="a")
+    sp.write_features(tmp_path / "b.safetensors", x * 2 + 1, y, layer="b")
+    df = sp.score_files(sorted(tmp_path.glob("*.safetensors")), clustering=True).to_pandas()
+    assert list(df["layer"]) == ["a", "b"]
+    assert {"alpha", "n", "d", "clustering_ari"} <= set(df.columns)
+
+
+def test_importing_the_package_does_not_import_torch():
+    code = "import sys, sparsity_probe; assert 'torch' not in sys.modules, 'torch imported'"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr

@@ -8,6 +8,7 @@
 mod arrays;
 mod errors;
 mod files;
+mod interrupt;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use pyo3::prelude::*;
 
 use crate::arrays::Features;
 use crate::errors::{to_py, value_error};
+use crate::interrupt::interruptible;
 
 /// The checked scoring settings: `probe` is the JSON object of a run config's `[probe]`.
 fn scoring(probe: &str, reduce_to: Option<usize>, reduce_method: &str) -> PyResult<Scoring> {
@@ -82,7 +84,7 @@ fn alpha(
     let metadata = BTreeMap::from([("layer".to_string(), layer.to_string())]);
     // The set reads the array in place; it is dropped before `features` releases it.
     let buffer = features.buffer();
-    let results = py.detach(|| {
+    let results = interruptible(py, &Cancel::new(), || {
         // Errors name the layer, not `<in-memory feature set>`.
         let named = |e: probe_data::Error| value_error(e.to_string().replace(IN_MEMORY, layer));
         let set = FeatureSet::from_buffer(buffer, &shape, labels, metadata).map_err(named)?;
@@ -100,7 +102,7 @@ fn alpha(
                     scoring.settings(pool.current_num_threads()),
                 )
             })
-    })?;
+    })??;
     drop(features);
     to_json(&results)
 }
@@ -152,17 +154,18 @@ fn score_files(
 ) -> PyResult<String> {
     let scoring = scoring(probe, reduce_to, reduce_method)?;
     let pool = pool(threads)?;
-    let results = py.detach(|| {
+    let cancel = Cancel::new();
+    let results = interruptible(py, &cancel, || {
         let (files, pattern_failures) = expand(&paths);
         let mut scored = pool
-            .install(|| score_paths(&scoring, &files, &Silent, &Cancel::new()))
+            .install(|| score_paths(&scoring, &files, &Silent, &cancel))
             .map_err(to_py)?;
         scored.failures.splice(0..0, pattern_failures);
         Ok::<_, PyErr>(scored.into_results(
             "sparsity_probe",
             scoring.settings(pool.current_num_threads()),
         ))
-    })?;
+    })??;
     to_json(&results)
 }
 
@@ -198,9 +201,10 @@ fn reduce<'py>(
     // As for layers: an SVD has at most min(n, d) components.
     let params = params.capped(n.min(d));
     let values = x.as_slice()?;
-    let reduction = py
-        .detach(|| pool.install(|| reduce_rows(&DenseRows::new(values, n, d), &params)))
-        .map_err(to_py)?;
+    let reduction = interruptible(py, &Cancel::new(), || {
+        pool.install(|| reduce_rows(&DenseRows::new(values, n, d), &params))
+    })?
+    .map_err(to_py)?;
     let k = reduction.k;
     let reduced = Array2::from_shape_vec((reduction.n, k), reduction.features)
         .map_err(|e| value_error(format!("reduction output: {e}")))?;
