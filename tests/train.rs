@@ -27,6 +27,7 @@ fn best_mnist_accuracy(arch: &str, epochs: usize) -> Option<f64> {
             weight_decay: 0.0,
         },
         seed: 0,
+        init: Default::default(),
     };
     let config = ModelConfig::for_env(&env, arch, 10).unwrap();
     let spec = RunSpec::new("mnist", arch, config, params, dir.path());

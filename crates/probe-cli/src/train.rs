@@ -47,6 +47,10 @@ pub struct TrainArgs {
     /// Seed of the weights, the split, the label noise and the shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Initial weights: pytorch (PyTorch's default initialisation of each layer, as a
+    /// PyTorch model starts) or kaiming-normal (candle's N(0, 2/fan_in)).
+    #[arg(long, default_value_t = probe_models::Init::Pytorch, value_name = "INIT")]
+    pub init: probe_models::Init,
     /// Share of training labels replaced by random ones, in [0, 1].
     #[arg(long, default_value_t = 0.0)]
     pub label_noise: f64,
@@ -132,6 +136,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<bool> {
             batch_size: args.batch_size,
             optimizer,
             seed: args.seed,
+            init: args.init,
         },
         label_noise: args.label_noise,
         val_split: args.val_split,

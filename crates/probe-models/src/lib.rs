@@ -55,7 +55,7 @@ pub use device::device;
 pub use env::batch;
 pub use error::{Error, Result};
 pub use hub::{fetch_weights, resolve_weights, HubFile};
-pub use init::init_seeded;
+pub use init::{init_seeded, Init};
 pub use mlp::{Mlp, MlpConfig};
 pub use model::{Arch, Model, ModelConfig, ARCHS};
 pub use resnet::{adaptive_avg_pool_1x1, BasicBlock, MaxPool2d, ResNet18, ResNet18Config};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cnn::{SmallCnn, SmallCnnConfig};
 use crate::error::{Error, Result};
-use crate::init::init_seeded;
+use crate::init::{init_seeded, Init};
 use crate::mlp::{Mlp, MlpConfig};
 use crate::resnet::{ResNet18, ResNet18Config};
 use crate::taps::Tapped;
@@ -127,8 +127,9 @@ impl Model {
     /// normal for weights, small uniform biases, 1/0 for BatchNorm), drawn from an unseeded
     /// RNG: candle cannot seed its CPU generator (`Device::set_seed` fails on CPU; it works
     /// on CUDA and Metal, but this crate does not rely on it).
-    /// With `Some(seed)` the same distributions are drawn by [`crate::init_seeded`] from a
-    /// seeded ChaCha8 stream, so the weights are identical on every run and device.
+    /// With `Some(seed)` the same distributions ([`Init::KaimingNormal`]) are drawn by
+    /// [`crate::init_seeded`] from a seeded ChaCha8 stream, so the weights are identical on
+    /// every run and device. Training starts from [`Model::seeded`] with PyTorch's defaults.
     pub fn fresh(
         arch: &str,
         cfg: &ModelConfig,
@@ -139,8 +140,25 @@ impl Model {
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = Self::build(arch, cfg, vb)?;
         if let Some(seed) = seed {
-            init_seeded(&varmap, seed)?;
+            init_seeded(&varmap, seed, Init::KaimingNormal, arch.parse()?)?;
         }
+        Ok((model, varmap))
+    }
+
+    /// A freshly initialised f32 model with the weights drawn by `init` from `seed` (see
+    /// [`crate::init_seeded`]): identical on every run and device.
+    pub fn seeded(
+        arch: &str,
+        cfg: &ModelConfig,
+        device: &Device,
+        seed: u64,
+        init: Init,
+    ) -> Result<(Self, VarMap)> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let arch: Arch = arch.parse()?;
+        let model = Self::build_arch(arch, cfg, vb)?;
+        init_seeded(&varmap, seed, init, arch)?;
         Ok((model, varmap))
     }
 

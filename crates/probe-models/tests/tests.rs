@@ -7,6 +7,8 @@ mod util;
 mod env;
 #[path = "suite/hub.rs"]
 mod hub;
+#[path = "suite/init.rs"]
+mod init;
 #[path = "suite/models.rs"]
 mod models;
 #[path = "suite/resnet.rs"]

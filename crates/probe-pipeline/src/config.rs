@@ -119,6 +119,9 @@ pub struct TrainSection {
     /// Seed of the weights, the split, the label noise and the shuffling.
     #[serde(default)]
     pub seed: u64,
+    /// How the weights are drawn: `pytorch` (PyTorch's defaults) or `kaiming-normal`.
+    #[serde(default)]
+    pub init: probe_models::Init,
     /// Share of training labels replaced by random ones, in [0, 1].
     #[serde(default)]
     pub label_noise: f64,
@@ -161,6 +164,7 @@ impl TrainSection {
             batch_size: self.batch_size,
             optimizer: self.optimizer(),
             seed: self.seed,
+            init: self.init,
         }
     }
 }

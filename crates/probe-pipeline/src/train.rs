@@ -42,6 +42,8 @@ pub struct TrainSettings {
     pub weight_decay: f64,
     /// Seed of weights, split, noise and shuffling.
     pub seed: u64,
+    /// How the weights were drawn.
+    pub init: probe_models::Init,
     /// Share of noisy labels.
     pub label_noise: f64,
     /// Validation share.
@@ -236,6 +238,7 @@ impl TrainJob {
                 | OptimizerConfig::Adam { weight_decay, .. } => weight_decay,
             },
             seed: self.params.seed,
+            init: self.params.init,
             label_noise: self.label_noise,
             val_split: self.val_split,
             limit: self.limit,
@@ -313,7 +316,13 @@ impl TrainJob {
             });
         }
         let model_config = probe_models::ModelConfig::for_env(&env, &arch, train.n_classes)?;
-        let (model, varmap) = Model::fresh(&arch, &model_config, &device, Some(self.params.seed))?;
+        let (model, varmap) = Model::seeded(
+            &arch,
+            &model_config,
+            &device,
+            self.params.seed,
+            self.params.init,
+        )?;
         let probing = match &self.probe {
             Some(p) => {
                 let layers = p.layers.clone().unwrap_or_else(|| env.probe_layers.clone());

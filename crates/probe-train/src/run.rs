@@ -268,6 +268,7 @@ fn metadata(
     put("label_noise", spec.label_noise.to_string());
     put("noisy_labels", noisy_labels.to_string());
     put("seed", spec.params.seed.to_string());
+    put("init", spec.params.init.to_string());
     put("batch_size", spec.params.batch_size.to_string());
     put("steps", steps.to_string());
     if let Ok(o) = serde_json::to_string(&spec.params.optimizer) {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarMap;
 use probe_datasets::Dataset;
-use probe_models::{batch, trainable_vars, Model, Tapped};
+use probe_models::{batch, trainable_vars, Init, Model, Tapped};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -26,6 +26,9 @@ pub struct TrainParams {
     pub optimizer: OptimizerConfig,
     /// Seed of the shuffling (and of the weights, the split and the label noise upstream).
     pub seed: u64,
+    /// How the weights were drawn before the first step (recorded in checkpoints). Default
+    /// PyTorch's.
+    pub init: Init,
 }
 
 impl Default for TrainParams {
@@ -38,6 +41,7 @@ impl Default for TrainParams {
                 weight_decay: 0.0,
             },
             seed: 0,
+            init: Init::default(),
         }
     }
 }

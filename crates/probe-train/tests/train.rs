@@ -18,6 +18,7 @@ fn spec(env: &Env, out: &std::path::Path, epochs: usize) -> RunSpec {
             weight_decay: 0.0,
         },
         seed: 1,
+        init: Default::default(),
     };
     let config = ModelConfig::for_env(env, &env.model, env.synthetic.classes).unwrap();
     RunSpec {
