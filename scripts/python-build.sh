@@ -17,6 +17,9 @@ fi
 "$venv/bin/python" -m pip install -q "maturin>=1.9,<2" "pytest>=7" "numpy>=1.21" pandas torch \
   ruff mypy "$@"
 
+# A feature difference only costs time (the wheel compiles those crates again): say so.
+scripts/check-py-features.sh >/dev/null 2>&1 \
+  || echo "note: the wheel's features differ from the workspace's (scripts/check-py-features.sh)" >&2
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 wheels="$target/wheels"
 rm -rf "$wheels"
