@@ -7,6 +7,7 @@ mod extract;
 mod golden;
 mod hostile;
 mod reduce_cli;
+mod repeats;
 mod run;
 mod train;
 mod util;

@@ -45,6 +45,7 @@ _DEFAULTS: Dict[str, Any] = {
     "clustering": False,
     "embedding": None,
     "embedding_points": 2500,
+    "repeats": 1,
 }
 
 
@@ -209,6 +210,7 @@ def alpha(
     reduce_to: Optional[int] = None,
     reduce_method: str = "tsvd",
     clustering: bool = False,
+    repeats: int = 1,
     layer: str = "features",
     threads: Optional[int] = None,
 ) -> LayerResult:
@@ -217,8 +219,10 @@ def alpha(
     ``features`` is an array of one row per sample (rank >= 2, flattened per sample;
     float16/32/64; a C-contiguous float32 array is read in place), ``labels`` one integer
     class per sample. Settings are probe-alpha's; ``reduce_to`` first reduces a wider layer
-    to that many dimensions. Raises ValueError with the engine's message for bad data
-    (non-finite values, one class, mismatched lengths) or bad settings.
+    to that many dimensions; ``repeats=R`` scores R forests (seeds seed, seed + 1, ...) and
+    adds ``alpha_mean``, ``alpha_std``, ``alpha_ci`` (95%, Student's t) and
+    ``alphas_by_repeat``, with ``alpha`` their mean. Raises ValueError with the engine's
+    message for bad data (non-finite values, one class, mismatched lengths) or bad settings.
     """
     x, shape = _as_matrix(features)
     y = _as_labels(labels, shape[0])
@@ -232,6 +236,7 @@ def alpha(
             epsilon=epsilon,
             norm=norm,
             clustering=clustering,
+            repeats=repeats,
         )
     )
     text = _core.alpha(x, y, shape, probe, layer, reduce_to, reduce_method, threads)

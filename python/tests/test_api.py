@@ -247,3 +247,12 @@ def test_importing_the_package_does_not_import_torch():
     code = "import sys, sparsity_probe; assert 'torch' not in sys.modules, 'torch imported'"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
+
+
+def test_repeats_give_a_mean_and_an_interval():
+    x, y = mnist(3000)
+    r = sp.alpha(x, y, repeats=3)
+    assert len(r.alphas_by_repeat) == 3
+    assert r.alpha == pytest.approx(np.mean(r.alphas_by_repeat), abs=1e-15)
+    assert r.alpha_ci[0] <= r.alpha <= r.alpha_ci[1]
+    assert sp.alpha(x, y).alpha == r.alphas_by_repeat[0]  # the first repeat is seed 2's forest

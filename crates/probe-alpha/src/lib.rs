@@ -20,7 +20,9 @@
 mod error;
 mod estimate;
 mod probe;
+mod stats;
 
 pub use error::{Error, Result};
 pub use estimate::{tau_grid, AlphaEstimate, AlphaParams, ValidAlphaParams, N_EPSILONS, N_TAUS};
-pub use probe::{flag_layers, LayerRecord, Probe, MIN_SAMPLES};
+pub use probe::{flag_layers, LayerRecord, Probe, RepeatStats, MIN_SAMPLES};
+pub use stats::{t_cdf, t_quantile};

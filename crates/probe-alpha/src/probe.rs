@@ -5,10 +5,12 @@ use std::time::Instant;
 
 use probe_data::FeatureSet;
 use probe_forest::{ForestParams, Matrix, MaxFeatures, Splitter, ValidForestParams, WaveletNorm};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::estimate::{AlphaEstimate, AlphaParams, ValidAlphaParams};
+use crate::stats::{t_cdf, t_quantile};
 
 /// The fewest samples the probe scores. A tree of n samples has at most 2(n − 1) wavelets,
 /// and with fewer than this many samples the τ-sparsity curve of a small forest stays too
@@ -22,6 +24,7 @@ pub struct Probe {
     forest: ValidForestParams,
     alpha: ValidAlphaParams,
     norm: WaveletNorm,
+    repeats: usize,
 }
 
 impl Probe {
@@ -31,7 +34,27 @@ impl Probe {
             forest: forest.check()?,
             alpha: alpha.check()?,
             norm,
+            repeats: 1,
         })
+    }
+
+    /// Scores each layer with `r` forests (seeds seed, seed + 1, …; each with its own
+    /// bootstrap) and reports their mean with an interval (see [`RepeatStats`]). 1, the
+    /// default, is a single forest, exactly as without repeats.
+    pub fn with_repeats(mut self, r: usize) -> Result<Probe> {
+        if r == 0 {
+            return Err(Error::InvalidParameter {
+                name: "repeats",
+                reason: "is 0; it must be at least 1".into(),
+            });
+        }
+        self.repeats = r;
+        Ok(self)
+    }
+
+    /// Forests per layer.
+    pub fn repeats(&self) -> usize {
+        self.repeats
     }
 
     /// The forest settings.
@@ -87,7 +110,29 @@ impl Probe {
             set.read_rows_f64(row, out);
             set.release_rows(row, out.len() / d);
         })?;
-        let estimate = self.estimate(&x, set.labels(), set.n_classes(), tree_done)?;
+        let (estimate, repeats) = if self.repeats == 1 {
+            let estimate = self.estimate(&x, set.labels(), set.n_classes(), tree_done)?;
+            (estimate, None)
+        } else {
+            // The repeats share the normalised matrix and run side by side; each forest
+            // also spreads its trees over the pool.
+            let estimates = (0..self.repeats as u64)
+                .into_par_iter()
+                .map(|r| {
+                    let probe = Probe {
+                        forest: self.forest.with_seed(self.forest.seed().wrapping_add(r)),
+                        repeats: 1,
+                        ..self.clone()
+                    };
+                    probe.estimate(&x, set.labels(), set.n_classes(), tree_done)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let alphas: Vec<f64> = estimates.iter().map(|e| e.alpha).collect();
+            let stats = RepeatStats::new(alphas);
+            let mut first = estimates.into_iter().next().expect("at least two repeats");
+            first.alpha = stats.alpha_mean;
+            (first, Some(stats))
+        };
         Ok(LayerRecord {
             file: set.path().map(|p| p.display().to_string()),
             layer: set.layer(),
@@ -116,6 +161,7 @@ impl Probe {
             input_d: set.n_features(),
             flag: None,
             angle_curve: estimate.angle_curve,
+            repeats,
         })
     }
 }
@@ -178,11 +224,54 @@ pub struct LayerRecord {
     pub flag: Option<String>,
     /// Angle of the τ-sparsity curve in degrees on the τ grid 0.30..1.99 (diagnostic plot).
     pub angle_curve: Vec<f64>,
+    /// With repeated forests: their alphas, mean, spread and interval (`alpha` is then the
+    /// mean, and `alphas` … `angle_curve` are those of the first forest, seed `seed`).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<RepeatStats>,
 }
 
-/// Flags, in probing order, each layer whose alpha does not rise above the band of the layer
-/// probed before it: the paper's sign of a layer that adds little to the classification.
-/// The first layer is never flagged.
+/// Alpha over R > 1 forests of seeds seed, seed + 1, …, seed + R − 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatStats {
+    /// The mean of `alphas_by_repeat`.
+    pub alpha_mean: f64,
+    /// Their sample standard deviation (R − 1 in the denominator).
+    pub alpha_std: f64,
+    /// 95% interval of the mean: mean ± t(0.975, R − 1) · std / √R (Student's t).
+    pub alpha_ci: [f64; 2],
+    /// Each forest's alpha, in seed order.
+    pub alphas_by_repeat: Vec<f64>,
+}
+
+impl RepeatStats {
+    /// The statistics of `alphas` (at least two).
+    pub fn new(alphas: Vec<f64>) -> RepeatStats {
+        let r = alphas.len() as f64;
+        let mean = alphas.iter().sum::<f64>() / r;
+        let var = alphas.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (r - 1.0).max(1.0);
+        let half = t_quantile(0.975, (r - 1.0).max(1.0)) * (var / r).sqrt();
+        RepeatStats {
+            alpha_mean: mean,
+            alpha_std: var.sqrt(),
+            alpha_ci: [mean - half, mean + half],
+            alphas_by_repeat: alphas,
+        }
+    }
+
+    /// Forests.
+    pub fn repeats(&self) -> usize {
+        self.alphas_by_repeat.len()
+    }
+}
+
+/// Flags, in probing order, each layer that does not rise above the layer probed before it:
+/// the paper's sign of a layer that adds little to the classification. The first layer is
+/// never flagged.
+///
+/// With repeated forests on both layers the rule is a test: flagged unless the mean alpha is
+/// significantly above the previous layer's (Welch's one-sided t-test at 5% on the repeats);
+/// the flag gives the difference, its 95% interval and the p-value. Otherwise, a single
+/// forest's alpha is flagged when it is not above the previous layer's band.
 pub fn flag_layers(records: &mut [LayerRecord]) {
     if let Some(first) = records.first_mut() {
         first.flag = None;
@@ -190,13 +279,44 @@ pub fn flag_layers(records: &mut [LayerRecord]) {
     for i in 1..records.len() {
         let (before, after) = records.split_at_mut(i);
         let (previous, layer) = (&before[i - 1], &mut after[0]);
-        layer.flag = (layer.alpha <= previous.band[1]).then(|| {
-            format!(
-                "alpha {:.3} does not rise above the band [{:.3}, {:.3}] of `{}`",
-                layer.alpha, previous.band[0], previous.band[1], previous.layer
-            )
-        });
+        layer.flag = match (&previous.repeats, &layer.repeats) {
+            (Some(a), Some(b)) => welch_flag(a, b, &previous.layer),
+            _ => (layer.alpha <= previous.band[1]).then(|| {
+                format!(
+                    "alpha {:.3} does not rise above the band [{:.3}, {:.3}] of `{}`",
+                    layer.alpha, previous.band[0], previous.band[1], previous.layer
+                )
+            }),
+        };
     }
+}
+
+/// The flag of a layer with repeats `b` after one with repeats `a`, or `None` when its mean
+/// is significantly higher.
+fn welch_flag(a: &RepeatStats, b: &RepeatStats, previous: &str) -> Option<String> {
+    let (ra, rb) = (a.repeats() as f64, b.repeats() as f64);
+    let (va, vb) = (a.alpha_std.powi(2) / ra, b.alpha_std.powi(2) / rb);
+    let diff = b.alpha_mean - a.alpha_mean;
+    let se = (va + vb).sqrt();
+    let (p, half) = if se > 0.0 {
+        let df = (va + vb).powi(2) / (va.powi(2) / (ra - 1.0) + vb.powi(2) / (rb - 1.0));
+        (1.0 - t_cdf(diff / se, df), t_quantile(0.975, df) * se)
+    } else if diff > 0.0 {
+        (0.0, 0.0)
+    } else {
+        (1.0, 0.0)
+    };
+    (p >= 0.05).then(|| {
+        format!(
+            "alpha {:.3} is not significantly above `{previous}`'s {:.3} (difference {:+.4}, \
+             95% interval [{:+.4}, {:+.4}]; Welch's one-sided t-test, p = {p:.3})",
+            b.alpha_mean,
+            a.alpha_mean,
+            diff,
+            diff - half,
+            diff + half
+        )
+    })
 }
 
 #[cfg(test)]
@@ -229,6 +349,7 @@ mod tests {
             input_d: 2,
             flag: Some("stale".into()),
             angle_curve: Vec::new(),
+            repeats: None,
         }
     }
 

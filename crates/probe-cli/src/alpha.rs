@@ -64,6 +64,10 @@ pub struct AlphaArgs {
     /// Points per embedding (a seeded subsample; at most 5000).
     #[arg(long, default_value_t = 2500, value_name = "N")]
     pub embedding_points: usize,
+    /// Forests per layer, seeds SEED, SEED+1, …: the record adds their mean (as `alpha`), a
+    /// 95% interval and each forest's alpha, and layers are flagged by a one-sided t-test.
+    #[arg(long, default_value_t = 1, value_name = "R")]
+    pub repeats: usize,
     /// Worker threads (default: one per core). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -90,10 +94,11 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
         clustering: args.clustering,
         embedding: args.embedding,
         embedding_points: args.embedding_points,
+        repeats: args.repeats,
     };
     let probe = settings
         .probe()
-        .context("--trees / --depth / --max-features / --epsilon")?;
+        .context("--trees / --depth / --max-features / --epsilon / --repeats")?;
     let extras = settings.extras().context("--clustering / --embedding")?;
     let reduce = args
         .reduce_to

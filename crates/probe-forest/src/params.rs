@@ -213,6 +213,13 @@ impl ValidForestParams {
     pub fn seed(&self) -> u64 {
         self.0.seed
     }
+    /// The same settings with another seed (any seed is valid).
+    pub fn with_seed(&self, seed: u64) -> ValidForestParams {
+        ValidForestParams(ForestParams {
+            seed,
+            ..self.0.clone()
+        })
+    }
 }
 
 #[cfg(test)]

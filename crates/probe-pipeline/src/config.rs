@@ -222,6 +222,9 @@ pub struct ProbeSection {
     pub embedding: Option<EmbeddingMethod>,
     /// Points per embedding (a seeded subsample).
     pub embedding_points: usize,
+    /// Forests per layer (seeds seed, seed + 1, …): with more than one, each record has the
+    /// mean, a 95% interval and the alpha of every forest, and flags become a t-test.
+    pub repeats: usize,
 }
 
 impl Default for ProbeSection {
@@ -237,6 +240,7 @@ impl Default for ProbeSection {
             clustering: false,
             embedding: None,
             embedding_points: 2500,
+            repeats: 1,
         }
     }
 }
@@ -253,7 +257,8 @@ impl ProbeSection {
                 .seed(self.seed),
             probe_alpha::AlphaParams::default().epsilon(self.epsilon),
             self.norm,
-        )?)
+        )?
+        .with_repeats(self.repeats)?)
     }
 
     /// The checked extras (clustering, embedding) of these settings.

@@ -44,6 +44,13 @@ pub struct Settings {
     pub reduce_method: Option<Method>,
     /// Worker threads (results do not depend on them).
     pub threads: usize,
+    /// Forests per layer (1 in files written before repeats existed).
+    #[serde(default = "one")]
+    pub repeats: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Settings {
@@ -60,6 +67,7 @@ impl Settings {
             reduce_to: reduce.map(|r| r.n_components()),
             reduce_method: reduce.map(|r| r.method()),
             threads,
+            repeats: probe.repeats(),
         }
     }
 }

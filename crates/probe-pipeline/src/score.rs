@@ -226,7 +226,8 @@ pub fn score_set(
         None => set,
     };
     let probe = &scoring.probe;
-    observer.start(&set.layer(), "trees", probe.forest().n_trees() as u64);
+    let trees = probe.forest().n_trees() * probe.repeats();
+    observer.start(&set.layer(), "trees", trees as u64);
     let record = probe.run(&set, &|| observer.step());
     observer.finish();
     let mut record = record?;

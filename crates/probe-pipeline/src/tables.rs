@@ -33,8 +33,12 @@ pub fn alpha_row(file: &Path, r: &LayerRecord) -> String {
     )
 }
 
+/// The ε band, or with repeated forests the 95% interval of the mean (`ci[…]`).
 fn band(r: &LayerRecord) -> String {
-    format!("[{:.3}, {:.3}]", r.band[0], r.band[1])
+    match &r.repeats {
+        Some(stats) => format!("ci[{:.3}, {:.3}]", stats.alpha_ci[0], stats.alpha_ci[1]),
+        None => format!("[{:.3}, {:.3}]", r.band[0], r.band[1]),
+    }
 }
 
 /// A run's layers (width, alpha, band, ARI when clustered, flag), then the model's accuracy

@@ -1,7 +1,7 @@
 //! results.json: every field written by the pipeline is read back equal through the same
 //! typed schema, and the report's loader reads it.
 
-use probe_alpha::LayerRecord;
+use probe_alpha::{LayerRecord, RepeatStats};
 use probe_forest::{MaxFeatures, Splitter, WaveletNorm};
 use probe_pipeline::{load_run, Failure, Results, Settings};
 use probe_reduce::Method;
@@ -34,6 +34,7 @@ fn record(layer: &str, alpha: f64) -> LayerRecord {
         input_d: 40,
         flag: Some("alpha 0.3 is not above the band of relu1".into()),
         angle_curve: vec![-80.5, -85.25, -89.0],
+        repeats: None,
     }
 }
 
@@ -53,10 +54,14 @@ fn every_field_round_trips() {
             reduce_to: Some(2500),
             reduce_method: Some(Method::Pca),
             threads: 2,
+            repeats: 3,
         },
         layers: vec![
             LayerResult {
-                record: record("relu1", 0.3),
+                record: LayerRecord {
+                    repeats: Some(RepeatStats::new(vec![0.29, 0.3, 0.31])),
+                    ..record("relu1", 0.3)
+                },
                 clustering: Some(ClusteringScores {
                     ari: 0.1,
                     ami: 0.2,

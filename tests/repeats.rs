@@ -1,0 +1,124 @@
+//! Repeated forests (`--repeats R`): the interval covers the mean of more repeats, flags
+//! become a test that fires on a plateau and not on a clear rise, and R = 1 is today's record.
+
+use serde_json::Value;
+
+use crate::util::{blobs, mnist, run, stderr, write_set};
+
+fn alpha_run(files: &[&std::path::Path], extra: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let mut args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    args.extend(["--out", out.to_str().unwrap(), "--quiet"]);
+    args.extend(extra);
+    let o = run("probe-alpha", &args);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "{}",
+        stderr(&o)
+    );
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
+fn numbers(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn five_repeats_cover_the_mean_of_twenty_others_on_mnist_pixels() {
+    let Some((x, y)) = mnist(10_000) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pixels.safetensors");
+    write_set(&file, &x, &[10_000, 784], &y, "pixels");
+    let five = &alpha_run(&[&file], &["--repeats", "5"])["layers"][0];
+    let ci = numbers(&five["alpha_ci"]);
+    let by_repeat = numbers(&five["alphas_by_repeat"]);
+    assert_eq!(by_repeat.len(), 5);
+    let mean = by_repeat.iter().sum::<f64>() / 5.0;
+    assert_eq!(five["alpha"].as_f64().unwrap(), mean);
+    assert_eq!(five["alpha_mean"].as_f64().unwrap(), mean);
+    // A separate run: 20 other seeds.
+    let twenty = &alpha_run(&[&file], &["--repeats", "20", "--seed", "100"])["layers"][0];
+    let other = twenty["alpha_mean"].as_f64().unwrap();
+    eprintln!("5 repeats: {mean:.5} in {ci:?}; 20 repeats from seed 100: {other:.5}");
+    assert!(ci[0] <= other && other <= ci[1], "{other} outside {ci:?}");
+    assert!(
+        ci[1] - ci[0] < 0.02,
+        "interval {ci:?} is wider than the seed spread warrants"
+    );
+}
+
+#[test]
+fn significance_flags_fire_on_a_plateau_and_not_on_a_clear_rise() {
+    let dir = tempfile::tempdir().unwrap();
+    // A plateau: the same layer twice.
+    let (x, y) = blobs(4, 300, 16, 2.0);
+    let a = dir.path().join("00_a.safetensors");
+    let b = dir.path().join("01_b.safetensors");
+    write_set(&a, &x, &[1200, 16], &y, "a");
+    write_set(&b, &x, &[1200, 16], &y, "b");
+    let plateau = alpha_run(&[&a, &b], &["--repeats", "5"]);
+    let flag = plateau["layers"][1]["flag"]
+        .as_str()
+        .expect("a plateau is flagged");
+    assert!(
+        flag.contains("not significantly above `a`") && flag.contains("p = "),
+        "{flag}"
+    );
+    // A clear rise: the quickstart's input and its trained last hidden layer.
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/quickstart.toml");
+    let config = dir.path().join("quickstart.toml");
+    let text = std::fs::read_to_string(shipped).unwrap();
+    std::fs::write(&config, text.replace("embedding = \"umap\"", "")).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_probe"))
+        .current_dir(dir.path())
+        .args(["run", config.to_str().unwrap(), "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let features = dir.path().join("runs/quickstart/features");
+    let input = features.join("00_input.safetensors");
+    let relu2 = features.join("02_relu2.safetensors");
+    let rise = alpha_run(&[&input, &relu2], &["--repeats", "5"]);
+    let (li, lr) = (&rise["layers"][0], &rise["layers"][1]);
+    assert!(
+        lr["flag"].is_null(),
+        "{} vs {}: {}",
+        li["alpha"],
+        lr["alpha"],
+        lr["flag"]
+    );
+    assert_eq!(rise["settings"]["repeats"], 5);
+}
+
+#[test]
+fn one_repeat_is_todays_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x, y) = blobs(3, 200, 8, 1.0);
+    let a = dir.path().join("a.safetensors");
+    write_set(&a, &x, &[600, 8], &y, "a");
+    let plain = alpha_run(&[&a], &[]);
+    let one = alpha_run(&[&a], &["--repeats", "1"]);
+    let (p, o) = (&plain["layers"][0], &one["layers"][0]);
+    for key in [
+        "alpha",
+        "alphas",
+        "critical_taus",
+        "band",
+        "n_wavelets",
+        "angle_curve",
+    ] {
+        assert_eq!(p[key], o[key], "{key}");
+    }
+    assert!(o.get("alpha_mean").is_none() && o.get("alphas_by_repeat").is_none());
+    let zero = run("probe-alpha", &[a.to_str().unwrap(), "--repeats", "0"]);
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(stderr(&zero).contains("repeats"), "{}", stderr(&zero));
+}
