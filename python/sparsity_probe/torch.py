@@ -63,20 +63,14 @@ def _resolve(model: nn.Module, names: Sequence[str]) -> List[Tuple[str, Optional
     return out
 
 
-def _sample_count(data: Any) -> int:
-    loader = data
-    if isinstance(loader, torch.utils.data.DataLoader):
-        if loader.batch_sampler is not None:
-            return sum(len(batch) for batch in loader.batch_sampler)
-        return len(loader.sampler)  # type: ignore[arg-type]
-    raise TypeError("not a DataLoader")
-
-
 def _batches(data: Any, batch_size: int) -> Tuple[int, Iterable[Any]]:
     """(samples in all, an iterable of (x, y) batches) for a DataLoader, a Dataset or a pair."""
     if isinstance(data, torch.utils.data.DataLoader):
+        # The samples the loader yields, as counted by its (batch) sampler.
         try:
-            return _sample_count(data), data
+            if data.batch_sampler is not None:
+                return sum(len(batch) for batch in data.batch_sampler), data
+            return len(data.sampler), data  # type: ignore[arg-type]
         except TypeError as e:
             raise ValueError(
                 "the DataLoader's sampler has no length; probing needs the number of samples"
@@ -166,6 +160,7 @@ class _Tap:
         self.writer: Optional[Any] = None
         self.batch: Optional[np.ndarray] = None
         self.calls = 0
+        self.warned = False
 
     def capture(self, output: Any) -> None:
         self.calls += 1
@@ -188,8 +183,8 @@ class _Tap:
     def flush(self, labels: np.ndarray) -> None:
         if self.batch is None:
             raise RuntimeError(f"layer {self.name!r} was not reached by the forward pass")
-        if self.calls > 1 and not getattr(self, "_warned", False):
-            self._warned = True
+        if self.calls > 1 and not self.warned:
+            self.warned = True
             warnings.warn(
                 f"module {self.name!r} runs {self.calls} times per forward pass (a shared "
                 "module); its last output is probed",

@@ -191,12 +191,9 @@ pub fn score_file(
     file: &Path,
     observer: &dyn Observer,
 ) -> Result<(LayerRecord, LayerExtras)> {
-    let in_file = |e: Error| match e {
-        Error::Extras { .. } => e,
-        e => Error::InFile {
-            path: file.to_path_buf(),
-            source: Box::new(e),
-        },
+    let in_file = |e: Error| Error::InFile {
+        path: file.to_path_buf(),
+        source: Box::new(e),
     };
     let start = Instant::now();
     let set = FeatureSet::open(file).map_err(|e| in_file(e.into()))?;
