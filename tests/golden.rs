@@ -6,15 +6,7 @@ use probe_data::FeatureSet;
 use probe_forest::{Forest, ForestParams, NodeSpec, Split, Tree, WaveletNorm};
 use serde_json::Value;
 
-use crate::util::{mnist, shared, write_set};
-
-fn numbers(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
+use crate::util::{mnist, numbers, shared, write_set};
 
 fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::util::{blobs, mnist, run, stderr, write_set};
+use crate::util::{blobs, mnist, numbers, run, stderr, write_set};
 
 fn alpha_run(files: &[&std::path::Path], extra: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
@@ -18,14 +18,6 @@ fn alpha_run(files: &[&std::path::Path], extra: &[&str]) -> Value {
         stderr(&o)
     );
     serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
-}
-
-fn numbers(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
 }
 
 #[test]

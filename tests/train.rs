@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use candle_core::Device;
 use probe_datasets::Env;
 use probe_models::{Model, ModelConfig};
-use probe_train::{train_run, OptimizerConfig, Quiet, RunSpec, TrainParams};
+use probe_train::{train_run, Quiet, RunSpec, TrainParams};
 
 use crate::util::{assert_clean_failure, metric_epochs, run, shared, stderr};
 
@@ -19,15 +19,11 @@ fn best_mnist_accuracy(arch: &str, epochs: usize) -> Option<f64> {
     let data = env.load(Some(&folder), 0.2, 0).unwrap();
     assert_eq!((data.train.len(), data.val.len()), (8000, 2000));
     let dir = tempfile::tempdir().unwrap();
+    // The defaults: batch 32, Adam 1e-3, PyTorch's initialisation.
     let params = TrainParams {
         epochs,
-        batch_size: 32,
-        optimizer: OptimizerConfig::Adam {
-            lr: 1e-3,
-            weight_decay: 0.0,
-        },
         seed: 0,
-        init: Default::default(),
+        ..TrainParams::default()
     };
     let config = ModelConfig::for_env(&env, arch, 10).unwrap();
     let spec = RunSpec::new("mnist", arch, config, params, dir.path());

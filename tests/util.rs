@@ -118,3 +118,12 @@ pub fn metric_epochs(path: &Path) -> Vec<u64> {
         })
         .collect()
 }
+
+/// A JSON array of numbers.
+pub fn numbers(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}

@@ -136,12 +136,12 @@ impl Model {
         device: &Device,
         seed: Option<u64>,
     ) -> Result<(Self, VarMap)> {
+        if let Some(seed) = seed {
+            return Self::seeded(arch, cfg, device, seed, Init::KaimingNormal);
+        }
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = Self::build(arch, cfg, vb)?;
-        if let Some(seed) = seed {
-            init_seeded(&varmap, seed, Init::KaimingNormal, arch.parse()?)?;
-        }
         Ok((model, varmap))
     }
 

@@ -7,18 +7,14 @@ use std::time::Instant;
 use candle_core::Device;
 use probe_datasets::{Env, EnvData};
 use probe_models::{Model, ModelConfig};
-use probe_train::{train_run, OptimizerConfig, Quiet, RunSpec, TrainParams};
+use probe_train::{train_run, Quiet, RunSpec, TrainParams};
 
 fn spec(env: &Env, out: &std::path::Path, epochs: usize) -> RunSpec {
+    // The defaults: batch 32, Adam 1e-3, PyTorch's initialisation.
     let params = TrainParams {
         epochs,
-        batch_size: 32,
-        optimizer: OptimizerConfig::Adam {
-            lr: 1e-3,
-            weight_decay: 0.0,
-        },
         seed: 1,
-        init: Default::default(),
+        ..TrainParams::default()
     };
     let config = ModelConfig::for_env(env, &env.model, env.synthetic.classes).unwrap();
     RunSpec {
