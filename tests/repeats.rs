@@ -114,3 +114,60 @@ fn one_repeat_is_todays_record() {
     assert_eq!(zero.status.code(), Some(2));
     assert!(stderr(&zero).contains("repeats"), "{}", stderr(&zero));
 }
+
+/// Half-width of a layer's 95% interval.
+fn half_width(layer: &Value) -> f64 {
+    let ci = numbers(&layer["alpha_ci"]);
+    (ci[1] - ci[0]) / 2.0
+}
+
+#[test]
+fn intervals_shrink_as_the_synthetic_task_grows() {
+    // Twenty forests, each on its own stratified half of the samples, so that the interval
+    // covers the draw of the data; it should narrow as the data set grows.
+    let dir = tempfile::tempdir().unwrap();
+    let config = probe_datasets::SyntheticConfig::default();
+    let mut widths = Vec::new();
+    for n in [2000, 8000, 32000] {
+        let set = probe_datasets::synthetic(n, 0, &config).unwrap();
+        let file = dir.path().join(format!("synthetic-{n}.safetensors"));
+        let labels: Vec<i64> = set.labels.iter().map(|&l| i64::from(l)).collect();
+        write_set(&file, &set.inputs, &[n, config.dim], &labels, "input");
+        let results = alpha_run(&[&file], &["--repeats", "20", "--resample", "0.5"]);
+        let layer = &results["layers"][0];
+        assert_eq!(layer["resample"], 0.5);
+        assert_eq!(layer["resample_n"], n / 2);
+        assert_eq!(layer["n"], n);
+        assert_eq!(results["settings"]["resample"], 0.5);
+        eprintln!(
+            "n = {n}: alpha {:.4}, half-width {:.4}",
+            layer["alpha"],
+            half_width(layer)
+        );
+        widths.push(half_width(layer));
+    }
+    assert!(
+        widths[0] > widths[1] && widths[1] > widths[2],
+        "half-widths {widths:?} do not shrink with n"
+    );
+}
+
+#[test]
+fn resampling_needs_repeats_and_a_fraction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x, y) = blobs(3, 100, 4, 1.0);
+    let a = dir.path().join("a.safetensors");
+    write_set(&a, &x, &[300, 4], &y, "a");
+    let a = a.to_str().unwrap();
+    for (args, says) in [
+        (vec![a, "--resample", "0.5"], "more than one repeat"),
+        (vec![a, "--repeats", "3", "--resample", "0"], "(0, 1]"),
+        (vec![a, "--repeats", "3", "--resample", "1.5"], "(0, 1]"),
+    ] {
+        let o = run("probe-alpha", &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.contains("resample") && err.contains(says), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

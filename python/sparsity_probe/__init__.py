@@ -46,6 +46,7 @@ _DEFAULTS: Dict[str, Any] = {
     "embedding": None,
     "embedding_points": 2500,
     "repeats": 1,
+    "resample": None,
 }
 
 
@@ -57,8 +58,9 @@ def _probe_settings(settings: Mapping[str, Any]) -> str:
         )
     merged = {**_DEFAULTS, **settings}
     merged["max_features"] = str(merged["max_features"])
-    if merged["embedding"] is None:
-        del merged["embedding"]
+    for optional in ("embedding", "resample"):
+        if merged[optional] is None:
+            del merged[optional]
     return json.dumps(merged)
 
 
@@ -211,6 +213,7 @@ def alpha(
     reduce_method: str = "tsvd",
     clustering: bool = False,
     repeats: int = 1,
+    resample: Optional[float] = None,
     layer: str = "features",
     threads: Optional[int] = None,
 ) -> LayerResult:
@@ -221,7 +224,9 @@ def alpha(
     class per sample. Settings are probe-alpha's; ``reduce_to`` first reduces a wider layer
     to that many dimensions; ``repeats=R`` scores R forests (seeds seed, seed + 1, ...) and
     adds ``alpha_mean``, ``alpha_std``, ``alpha_ci`` (95%, Student's t) and
-    ``alphas_by_repeat``, with ``alpha`` their mean. Raises ValueError with the engine's
+    ``alphas_by_repeat``, with ``alpha`` their mean; ``resample=F`` has each of them draw a
+    stratified subsample of a fraction F of the samples, so that the interval covers the
+    data as well as the forest. Raises ValueError with the engine's
     message for bad data (non-finite values, one class, mismatched lengths) or bad settings.
     """
     x, shape = _as_matrix(features)
@@ -237,6 +242,7 @@ def alpha(
             norm=norm,
             clustering=clustering,
             repeats=repeats,
+            resample=resample,
         )
     )
     text = _core.alpha(x, y, shape, probe, layer, reduce_to, reduce_method, threads)
@@ -266,7 +272,7 @@ def score_files(
 
     A file that cannot be scored is listed in ``Results.failures`` and the others still
     run. ``settings`` are those of :func:`alpha` (trees, depth, max_features, splitter, seed,
-    epsilon, norm, clustering, embedding, embedding_points).
+    epsilon, norm, clustering, embedding, embedding_points, repeats, resample).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]

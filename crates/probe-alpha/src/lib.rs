@@ -20,6 +20,7 @@
 mod error;
 mod estimate;
 mod probe;
+mod resample;
 mod stats;
 
 pub use error::{Error, Result};

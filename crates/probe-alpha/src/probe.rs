@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::estimate::{AlphaEstimate, AlphaParams, ValidAlphaParams};
+use crate::resample::stratified_rows;
 use crate::stats::{t_cdf, t_quantile};
 
 /// The fewest samples the probe scores. A tree of n samples has at most 2(n − 1) wavelets,
@@ -25,6 +26,7 @@ pub struct Probe {
     alpha: ValidAlphaParams,
     norm: WaveletNorm,
     repeats: usize,
+    resample: Option<f64>,
 }
 
 impl Probe {
@@ -35,6 +37,7 @@ impl Probe {
             alpha: alpha.check()?,
             norm,
             repeats: 1,
+            resample: None,
         })
     }
 
@@ -48,8 +51,34 @@ impl Probe {
                 reason: "is 0; it must be at least 1".into(),
             });
         }
+        if r == 1 && self.resample.is_some() {
+            return Err(resample_needs_repeats());
+        }
         self.repeats = r;
         Ok(self)
+    }
+
+    /// Each repeated forest also sees its own stratified subsample of a `fraction` of the
+    /// samples (per class, seeded by the forest's seed), so that the interval covers the
+    /// draw of the data as well as the forest's. Needs more than one repeat
+    /// ([`Probe::with_repeats`] first); a fraction in (0, 1].
+    pub fn with_resample(mut self, fraction: f64) -> Result<Probe> {
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            return Err(Error::InvalidParameter {
+                name: "resample",
+                reason: format!("is {fraction}; it must be a fraction in (0, 1]"),
+            });
+        }
+        if self.repeats < 2 {
+            return Err(resample_needs_repeats());
+        }
+        self.resample = Some(fraction);
+        Ok(self)
+    }
+
+    /// The fraction of samples each repeated forest draws, when resampling.
+    pub fn resample(&self) -> Option<f64> {
+        self.resample
     }
 
     /// Forests per layer.
@@ -119,16 +148,32 @@ impl Probe {
             let estimates = (0..self.repeats as u64)
                 .into_par_iter()
                 .map(|r| {
+                    let seed = self.forest.seed().wrapping_add(r);
                     let probe = Probe {
-                        forest: self.forest.with_seed(self.forest.seed().wrapping_add(r)),
+                        forest: self.forest.with_seed(seed),
                         repeats: 1,
+                        resample: None,
                         ..self.clone()
                     };
-                    probe.estimate(&x, set.labels(), set.n_classes(), tree_done)
+                    let (n_classes, labels) = (set.n_classes(), set.labels());
+                    match self.resample {
+                        None => probe.estimate(&x, labels, n_classes, tree_done),
+                        Some(fraction) => {
+                            let rows = stratified_rows(labels, fraction, seed);
+                            let sub = x.select_rows(&rows)?;
+                            let y: Vec<u32> = rows.iter().map(|&i| labels[i]).collect();
+                            probe.estimate(&sub, &y, n_classes, tree_done)
+                        }
+                    }
                 })
                 .collect::<Result<Vec<_>>>()?;
             let alphas: Vec<f64> = estimates.iter().map(|e| e.alpha).collect();
-            let stats = RepeatStats::new(alphas);
+            let mut stats = RepeatStats::new(alphas);
+            if let Some(fraction) = self.resample {
+                stats.resample = Some(fraction);
+                stats.resample_n =
+                    Some(stratified_rows(set.labels(), fraction, self.forest.seed()).len());
+            }
             let mut first = estimates.into_iter().next().expect("at least two repeats");
             first.alpha = stats.alpha_mean;
             (first, Some(stats))
@@ -241,6 +286,12 @@ pub struct RepeatStats {
     pub alpha_ci: [f64; 2],
     /// Each forest's alpha, in seed order.
     pub alphas_by_repeat: Vec<f64>,
+    /// The fraction of the samples each forest drew (stratified by class), when resampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resample: Option<f64>,
+    /// The samples in each forest's draw, when resampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resample_n: Option<usize>,
 }
 
 impl RepeatStats {
@@ -255,12 +306,23 @@ impl RepeatStats {
             alpha_std: var.sqrt(),
             alpha_ci: [mean - half, mean + half],
             alphas_by_repeat: alphas,
+            resample: None,
+            resample_n: None,
         }
     }
 
     /// Forests.
     pub fn repeats(&self) -> usize {
         self.alphas_by_repeat.len()
+    }
+}
+
+fn resample_needs_repeats() -> Error {
+    Error::InvalidParameter {
+        name: "resample",
+        reason: "needs more than one repeat: it spreads the repeated forests over draws of \
+                 the data"
+            .into(),
     }
 }
 

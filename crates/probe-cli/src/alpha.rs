@@ -68,6 +68,10 @@ pub struct AlphaArgs {
     /// 95% interval and each forest's alpha, and layers are flagged by a one-sided t-test.
     #[arg(long, default_value_t = 1, value_name = "R")]
     pub repeats: usize,
+    /// With --repeats: each forest also draws a stratified subsample of this fraction of the
+    /// samples (per class), so that the interval covers the data as well as the forest.
+    #[arg(long, value_name = "F")]
+    pub resample: Option<f64>,
     /// Worker threads (default: one per core). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -95,10 +99,11 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
         embedding: args.embedding,
         embedding_points: args.embedding_points,
         repeats: args.repeats,
+        resample: args.resample,
     };
     let probe = settings
         .probe()
-        .context("--trees / --depth / --max-features / --epsilon / --repeats")?;
+        .context("--trees / --depth / --max-features / --epsilon / --repeats / --resample")?;
     let extras = settings.extras().context("--clustering / --embedding")?;
     let reduce = args
         .reduce_to

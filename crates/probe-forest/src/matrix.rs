@@ -135,6 +135,38 @@ impl Matrix {
     pub fn column(&self, j: usize) -> &[f32] {
         &self.values[j * self.n..(j + 1) * self.n]
     }
+
+    /// The rows `rows` (in the order given), keeping this matrix's normalisation: the trees
+    /// only compare values within a column, so a subsample need not be rescaled to [0, 1]
+    /// to split where it would if it were the whole data set.
+    ///
+    /// Fails with [`Error::InvalidData`] when `rows` is empty or names a row past the end.
+    pub fn select_rows(&self, rows: &[usize]) -> Result<Matrix> {
+        if rows.is_empty() {
+            return Err(Error::InvalidData("no rows selected".into()));
+        }
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.n) {
+            return Err(Error::InvalidData(format!(
+                "row {bad} selected from a matrix of {} rows",
+                self.n
+            )));
+        }
+        let mut values = vec![0f32; rows.len() * self.d];
+        values
+            .par_chunks_mut(rows.len())
+            .enumerate()
+            .for_each(|(j, out)| {
+                let column = self.column(j);
+                for (v, &r) in out.iter_mut().zip(rows) {
+                    *v = column[r];
+                }
+            });
+        Ok(Matrix {
+            n: rows.len(),
+            d: self.d,
+            values,
+        })
+    }
 }
 
 fn min_position(a: Option<(usize, usize)>, b: Option<(usize, usize)>) -> Option<(usize, usize)> {
@@ -157,6 +189,22 @@ mod tests {
         assert_eq!(m.column(1), &[0.0, 1.0, 1.0]);
         // A constant column becomes 0.
         assert_eq!(m.column(2), &[0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn selected_rows_keep_the_normalisation() {
+        let data = [0.0, 10.0, 1.0, 20.0, 2.0, 30.0, 4.0, 40.0];
+        let m = Matrix::from_row_major(4, 2, &data).unwrap();
+        let s = m.select_rows(&[3, 1]).unwrap();
+        assert_eq!((s.n_rows(), s.n_cols()), (2, 2));
+        assert_eq!(s.column(0), &[1.0, 0.25]);
+        assert_eq!(s.column(1), &[1.0, 1.0 / 3.0]);
+        assert!(m.select_rows(&[]).is_err());
+        assert!(m
+            .select_rows(&[4])
+            .unwrap_err()
+            .to_string()
+            .contains("row 4"));
     }
 
     #[test]

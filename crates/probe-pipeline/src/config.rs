@@ -225,6 +225,9 @@ pub struct ProbeSection {
     /// Forests per layer (seeds seed, seed + 1, …): with more than one, each record has the
     /// mean, a 95% interval and the alpha of every forest, and flags become a t-test.
     pub repeats: usize,
+    /// With repeats: each forest also draws a stratified subsample of this fraction of the
+    /// samples, so that the interval covers the data as well as the forest.
+    pub resample: Option<f64>,
 }
 
 impl Default for ProbeSection {
@@ -241,6 +244,7 @@ impl Default for ProbeSection {
             embedding: None,
             embedding_points: 2500,
             repeats: 1,
+            resample: None,
         }
     }
 }
@@ -258,7 +262,11 @@ impl ProbeSection {
             probe_alpha::AlphaParams::default().epsilon(self.epsilon),
             self.norm,
         )?
-        .with_repeats(self.repeats)?)
+        .with_repeats(self.repeats)
+        .and_then(|probe| match self.resample {
+            Some(fraction) => probe.with_resample(fraction),
+            None => Ok(probe),
+        })?)
     }
 
     /// The checked extras (clustering, embedding) of these settings.

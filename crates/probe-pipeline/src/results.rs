@@ -47,6 +47,9 @@ pub struct Settings {
     /// Forests per layer (1 in files written before repeats existed).
     #[serde(default = "one")]
     pub repeats: usize,
+    /// The fraction of the samples each repeated forest drew, when resampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resample: Option<f64>,
 }
 
 fn one() -> usize {
@@ -68,6 +71,7 @@ impl Settings {
             reduce_method: reduce.map(|r| r.method()),
             threads,
             repeats: probe.repeats(),
+            resample: probe.resample(),
         }
     }
 }

@@ -55,6 +55,7 @@ fn every_field_round_trips() {
             reduce_method: Some(Method::Pca),
             threads: 2,
             repeats: 3,
+            resample: Some(0.8),
         },
         layers: vec![
             LayerResult {
