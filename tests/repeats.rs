@@ -171,3 +171,60 @@ fn resampling_needs_repeats_and_a_fraction() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn comparing_runs_marks_differences_whose_intervals_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = |name: &str, spread: f32, layer: &str| {
+        let (x, y) = blobs(4, 250, 8, spread);
+        let path = dir.path().join(name);
+        write_set(&path, &x, &[1000, 8], &y, layer);
+        path
+    };
+    let (tight, loose, same) = (
+        set("tight.safetensors", 0.5, "a"),
+        set("loose.safetensors", 6.0, "a"),
+        set("same.safetensors", 2.0, "b"),
+    );
+    for (run, files) in [("one", [&tight, &same]), ("two", [&loose, &same])] {
+        let out = dir.path().join(run).join("results.json");
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let o = run_alpha(&files, &out);
+        assert!(o.status.code().is_some_and(|c| c <= 1), "{}", stderr(&o));
+    }
+    let (one, two, cmp) = (
+        dir.path().join("one"),
+        dir.path().join("two"),
+        dir.path().join("cmp"),
+    );
+    let o = run(
+        "probe",
+        &[
+            "report",
+            one.to_str().unwrap(),
+            two.to_str().unwrap(),
+            "--out",
+            cmp.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    let row = |layer: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{layer} ")))
+            .unwrap_or_else(|| panic!("no row for {layer} in\n{table}"))
+            .to_string()
+    };
+    assert!(!row("a").contains('≈'), "{table}");
+    assert!(row("b").contains("+0.0000≈"), "{table}");
+    let page = std::fs::read_to_string(cmp.join("report.html")).unwrap();
+    assert!(page.contains("<h2>Comparison</h2>") && page.contains("≈ overlap"));
+    assert_eq!(page.matches("≈ overlap</span></td>").count(), 1, "only b");
+}
+
+fn run_alpha(files: &[&std::path::PathBuf; 2], out: &std::path::Path) -> std::process::Output {
+    let mut args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    args.extend(["--repeats", "5", "--quiet", "--out", out.to_str().unwrap()]);
+    run("probe-alpha", &args)
+}

@@ -43,6 +43,15 @@ fn quickstart_runs_and_alpha_rises_from_input_to_last_hidden_layer() {
     // better on the last hidden layer than on the raw input.
     let ari = |i: usize| layers[i]["clustering"]["ari"].as_f64().unwrap();
     assert!(ari(2) > ari(0), "ARI input {}, relu2 {}", ari(0), ari(2));
+    // Five repeated forests per layer, drawn as intervals on the alpha plot.
+    for l in layers {
+        assert_eq!(l["alphas_by_repeat"].as_array().unwrap().len(), 5, "{l}");
+        let ci = crate::util::numbers(&l["alpha_ci"]);
+        assert!(
+            ci[0] <= l["alpha"].as_f64().unwrap() && ci[1] - ci[0] < 0.05,
+            "{ci:?}"
+        );
+    }
     let embeddings = r["embeddings"].as_array().unwrap();
     assert_eq!(embeddings.len(), 3);
     assert_eq!(embeddings[0]["points"].as_array().unwrap().len(), 2500);
@@ -64,6 +73,8 @@ fn quickstart_runs_and_alpha_rises_from_input_to_last_hidden_layer() {
     }
     let page = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert_eq!(page.matches("data:image/png;base64,").count(), 5);
+    let svg = std::fs::read_to_string(run.join("alpha.svg")).unwrap();
+    assert!(svg.contains("95% interval (repeated forests)"));
 
     // Nothing changed: no stage does work.
     let o = probe_run(dir.path(), &config);
@@ -119,6 +130,28 @@ fn quickstart_runs_and_alpha_rises_from_input_to_last_hidden_layer() {
     let page = std::fs::read_to_string(dir.path().join("compare/report.html")).unwrap();
     assert!(page.contains("quickstart") && page.contains("other"));
     assert_clean_failure(&compare(&[]), &["--out"]);
+
+    // The untrained baseline in the same folder: training is kept, the layers are extracted
+    // from random weights, and the trained checkpoint's accuracy is not claimed for them.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let random = text.replace("# weights = \"random\"", "weights = \"random\"");
+    assert_ne!(
+        random, text,
+        "the quickstart config names the random baseline"
+    );
+    std::fs::write(&config, random).unwrap();
+    let o = probe_run(dir.path(), &config);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    assert!(r["accuracy"].is_null(), "{}", r["accuracy"]);
+    let untrained = r["layers"][2]["alpha"].as_f64().unwrap();
+    assert!(
+        untrained < last - 0.1,
+        "random relu2 {untrained}, trained {last}"
+    );
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(!page.contains("Accuracy"), "the report claims an accuracy");
 }
 
 #[test]

@@ -256,3 +256,16 @@ def test_repeats_give_a_mean_and_an_interval():
     assert r.alpha == pytest.approx(np.mean(r.alphas_by_repeat), abs=1e-15)
     assert r.alpha_ci[0] <= r.alpha <= r.alpha_ci[1]
     assert sp.alpha(x, y).alpha == r.alphas_by_repeat[0]  # the first repeat is seed 2's forest
+
+
+def test_resampled_repeats_draw_a_stratified_fraction():
+    x, y = mnist(3000)
+    r = sp.alpha(x, y, repeats=3, resample=0.5)
+    counts = np.bincount(y)
+    assert (r.resample, r.n) == (0.5, 3000)
+    assert r.resample_n == sum(int(np.floor(c / 2 + 0.5)) for c in counts)  # half of each class
+    assert len(r.alphas_by_repeat) == 3
+    with pytest.raises(ValueError, match="more than one repeat"):
+        sp.alpha(x, y, resample=0.5)
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        sp.alpha(x, y, repeats=2, resample=1.5)

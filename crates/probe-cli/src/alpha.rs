@@ -131,7 +131,7 @@ pub fn run(args: &AlphaArgs) -> anyhow::Result<bool> {
     };
     let terminal = Terminal::new(args.quiet, true);
     let cancel = cancel_on_ctrl_c();
-    print_line(&tables::alpha_header());
+    print_line(&tables::alpha_header(args.repeats > 1));
     let mut scored = pool.install(|| score_files(&scoring, &files, &terminal, &cancel))?;
     scored.failures.splice(0..0, pattern_failures);
     for r in scored.layers.iter().map(|l| &l.record) {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use probe_pipeline::tables::comparison_table;
 use probe_pipeline::{load_run, write_report};
 
 use crate::output::print_line;
@@ -44,6 +45,11 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<bool> {
     let page = write_report(&runs, &out)
         .with_context(|| format!("cannot write the report into {}", out.display()))?;
     if !args.quiet {
+        if runs.len() > 1 {
+            for line in comparison_table(&runs) {
+                print_line(&line);
+            }
+        }
         print_line(&format!("report: {}", page.display()));
     }
     Ok(true)

@@ -140,15 +140,18 @@ struct MetricsLine {
 pub fn load_run(dir: &Path) -> Result<RunReport> {
     let path = dir.join("results.json");
     let epochs = read_jsonl::<EpochProbe>(&dir.join("probes.jsonl"))?;
-    let (settings, layers, accuracy, embeddings) = if path.exists() {
+    // `probe run` records the accuracy of the weights it probed, or none when it probed
+    // other weights than its checkpoint; other results fall back to training's metrics.
+    let (settings, layers, accuracy, embeddings, from_run) = if path.exists() {
         let r = Results::load(&path)?;
         let settings = serde_json::to_value(&r.settings).unwrap_or_default();
-        (settings, r.layers, r.accuracy, r.embeddings)
+        let from_run = r.tool == "probe run";
+        (settings, r.layers, r.accuracy, r.embeddings, from_run)
     } else if let Some(last) = epochs.last() {
         let settings = serde_json::json!({
             "layers from": format!("probes.jsonl, epoch {}", last.epoch)
         });
-        (settings, last.layers.clone(), None, Vec::new())
+        (settings, last.layers.clone(), None, Vec::new(), false)
     } else {
         return Err(Error::BadResults {
             path,
@@ -158,8 +161,8 @@ pub fn load_run(dir: &Path) -> Result<RunReport> {
         });
     };
     let accuracy = match accuracy {
-        Some(a) => Some(a),
-        None => best_accuracy(&dir.join("metrics.jsonl"))?,
+        None if !from_run => best_accuracy(&dir.join("metrics.jsonl"))?,
+        known => known,
     };
     let name = dir
         .canonicalize()

@@ -362,10 +362,19 @@ impl Pipeline {
             error: f.error.clone(),
         });
         results.failures.splice(0..0, extraction_failures);
-        results.accuracy = best_accuracy(&self.dir.join("metrics.jsonl"))?;
+        // Training's accuracy belongs to its checkpoint: a run that probes other weights
+        // (`random`, a file) has no known accuracy.
+        if self.probes_own_checkpoint() {
+            results.accuracy = best_accuracy(&self.dir.join("metrics.jsonl"))?;
+        }
         results.save(&path)?;
         observer.results(&path, &results);
         Ok(Some(results))
+    }
+
+    /// Whether the probed weights are the checkpoint this run's training writes.
+    fn probes_own_checkpoint(&self) -> bool {
+        Path::new(&self.extract.model.weights) == self.dir.join("checkpoint/best.safetensors")
     }
 
     /// Draws the report unless `report.html` is newer than what it shows.

@@ -7,15 +7,34 @@ use probe_alpha::LayerRecord;
 use probe_extract::Manifest;
 use probe_train::EpochReport;
 
+use probe_report::compare::compare_runs;
+use probe_report::RunReport;
+
 use crate::reduce::ReducedFile;
 use crate::results::Results;
 
-/// The header of [`alpha_row`]'s table.
-pub fn alpha_header() -> String {
+/// The header of [`alpha_row`]'s table; with `repeats` (more than one forest per layer) the
+/// band column holds the 95% interval instead.
+pub fn alpha_header(repeats: bool) -> String {
     format!(
         "{:<40} {:<20} {:>7} {:>7} {:>7} {:>15} {:>9} {:>8}",
-        "file", "layer", "n", "d", "alpha", "band", "wavelets", "seconds"
+        "file",
+        "layer",
+        "n",
+        "d",
+        "alpha",
+        band_header(repeats),
+        "wavelets",
+        "seconds"
     )
+}
+
+fn band_header(repeats: bool) -> &'static str {
+    if repeats {
+        "95% interval"
+    } else {
+        "band"
+    }
 }
 
 /// One scored file as a table row.
@@ -33,10 +52,10 @@ pub fn alpha_row(file: &Path, r: &LayerRecord) -> String {
     )
 }
 
-/// The ε band, or with repeated forests the 95% interval of the mean (`ci[…]`).
+/// The ε band, or with repeated forests the 95% interval of the mean.
 fn band(r: &LayerRecord) -> String {
     match &r.repeats {
-        Some(stats) => format!("ci[{:.3}, {:.3}]", stats.alpha_ci[0], stats.alpha_ci[1]),
+        Some(stats) => format!("[{:.3}, {:.3}]", stats.alpha_ci[0], stats.alpha_ci[1]),
         None => format!("[{:.3}, {:.3}]", r.band[0], r.band[1]),
     }
 }
@@ -50,7 +69,7 @@ pub fn run_table(results: &Results) -> Vec<String> {
         "layer",
         "width",
         "alpha",
-        "band",
+        band_header(results.settings.repeats > 1),
         if clustered { "ARI" } else { "" }
     )];
     for l in &results.layers {
@@ -170,4 +189,53 @@ pub fn epoch_line(r: &EpochReport) -> String {
         r.seconds,
         if r.best { "  *best" } else { "" }
     )
+}
+
+/// Runs side by side: alpha per layer in each run (with its 95% interval where repeated)
+/// and each later run's difference from the first, `≈` where the two intervals overlap.
+pub fn comparison_table(runs: &[RunReport]) -> Vec<String> {
+    let refs: Vec<&RunReport> = runs.iter().collect();
+    let mut header = format!("{:<20}", "layer");
+    for (k, run) in runs.iter().enumerate() {
+        header.push_str(&format!(" {:>24}", clip(&run.name, 24)));
+        if k > 0 {
+            header.push_str(&format!(" {:>10}", "Δ"));
+        }
+    }
+    let mut lines = vec![header];
+    for row in compare_runs(&refs) {
+        let mut line = format!("{:<20}", clip(&row.layer, 20));
+        for (k, alpha) in row.alphas.iter().enumerate() {
+            let cell = alpha.map_or("-".to_string(), |a| match a.interval {
+                Some([lo, hi]) => format!("{:.4} [{lo:.3}, {hi:.3}]", a.alpha),
+                None => format!("{:.4}", a.alpha),
+            });
+            line.push_str(&format!(" {cell:>24}"));
+            if k > 0 {
+                let cell = row.differences[k - 1].map_or("-".to_string(), |d| {
+                    let mark = if d.overlap == Some(true) { "≈" } else { " " };
+                    format!("{:+.4}{mark}", d.delta)
+                });
+                line.push_str(&format!(" {cell:>10}"));
+            }
+        }
+        lines.push(line);
+    }
+    if runs.len() > 1 {
+        lines.push(format!(
+            "Δ: difference from {}; ≈: the two 95% intervals overlap (repeated forests only)",
+            runs[0].name
+        ));
+    }
+    lines
+}
+
+/// `text`, shortened to `width` characters.
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let head: String = text.chars().take(width - 1).collect();
+        format!("{head}…")
+    }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::compare::compare_runs;
 use crate::plots::Figure;
 use crate::{Error, LayerResult, Result, RunReport};
 
@@ -74,6 +75,7 @@ tr.flagged td { background: var(--flag-bg); }
          background: var(--flag); color: #fff; font-size: 12px; font-weight: 600; }
 .reason { color: var(--flag); }
 .note { color: var(--muted); font-size: 14px; }
+.overlap { color: var(--muted); font-size: 12px; }
 figure { margin: 0 0 32px; }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 13px; margin-top: 6px; }
@@ -112,6 +114,9 @@ fn render_page(runs: &[&RunReport], figures: &[Figure]) -> Result<String> {
          of the training set separates the classes (higher is simpler). Runs: {}.</p>",
         escape(&names.join(", "))
     );
+    if runs.len() > 1 {
+        comparison_section(&mut page, runs);
+    }
     for (i, run) in runs.iter().enumerate() {
         run_section(&mut page, run, i + 1);
     }
@@ -130,6 +135,61 @@ fn render_page(runs: &[&RunReport], figures: &[Figure]) -> Result<String> {
         env!("CARGO_PKG_VERSION")
     );
     Ok(page)
+}
+
+/// Every run's alpha per layer, and each later run's difference from the first, marked
+/// where both intervals exist and overlap.
+fn comparison_section(page: &mut String, runs: &[&RunReport]) {
+    let rows = compare_runs(runs);
+    page.push_str(
+        "<section class=\"comparison\">\n<h2>Comparison</h2>\n<p class=\"note\">Alpha per \
+         layer in each run (with the 95% interval where repeated forests measured one) and \
+         the difference from the first run. <span class=\"overlap\">≈ overlap</span> marks a \
+         difference whose two intervals overlap: the repeats cannot tell those runs apart \
+         at that layer.</p>\n<table class=\"layers\">\n<thead><tr><th>layer</th>",
+    );
+    for (k, run) in runs.iter().enumerate() {
+        let _ = write!(page, "<th>{}</th>", escape(&run.name));
+        if k > 0 {
+            let _ = write!(page, "<th>Δ vs {}</th>", escape(&runs[0].name));
+        }
+    }
+    page.push_str("</tr></thead>\n<tbody>\n");
+    for row in &rows {
+        let _ = write!(page, "<tr><td>{}</td>", escape(&row.layer));
+        for (k, alpha) in row.alphas.iter().enumerate() {
+            let cell = alpha.map_or("—".to_string(), |a| match a.interval {
+                Some([lo, hi]) => format!(
+                    "{} [{}, {}]",
+                    number(a.alpha, 4),
+                    number(lo, 3),
+                    number(hi, 3)
+                ),
+                None => number(a.alpha, 4),
+            });
+            let _ = write!(page, "<td class=\"num\">{cell}</td>");
+            if k > 0 {
+                let cell = row.differences[k - 1].map_or("—".to_string(), |d| {
+                    let mark = match d.overlap {
+                        Some(true) => " <span class=\"overlap\">≈ overlap</span>",
+                        _ => "",
+                    };
+                    format!("{}{mark}", signed(d.delta))
+                });
+                let _ = write!(page, "<td class=\"num\">{cell}</td>");
+            }
+        }
+        page.push_str("</tr>\n");
+    }
+    page.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn signed(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value:+.4}")
+    } else {
+        "—".into()
+    }
 }
 
 fn run_section(page: &mut String, run: &RunReport, number: usize) {
@@ -230,6 +290,10 @@ fn layer_table(page: &mut String, layers: &[LayerResult]) {
          <th>layer</th><th>width</th><th>alpha</th><th>band [min α<sub>k</sub>, max \
          α<sub>k</sub>]</th>",
     );
+    let repeated = layers.iter().any(|l| l.record.repeats.is_some());
+    if repeated {
+        page.push_str("<th>95% interval (repeats)</th>");
+    }
     if clustered {
         page.push_str("<th>ARI</th><th>AMI</th>");
     }
@@ -252,6 +316,17 @@ fn layer_table(page: &mut String, layers: &[LayerResult]) {
             number(r.band[0], 3),
             number(r.band[1], 3),
         );
+        if repeated {
+            let cell = r.repeats.as_ref().map_or("—".to_string(), |stats| {
+                format!(
+                    "[{}, {}] ({})",
+                    number(stats.alpha_ci[0], 3),
+                    number(stats.alpha_ci[1], 3),
+                    stats.repeats()
+                )
+            });
+            let _ = write!(page, "<td class=\"num\">{cell}</td>");
+        }
         if clustered {
             let (ari, ami) = layer
                 .clustering

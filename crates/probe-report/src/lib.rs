@@ -4,10 +4,12 @@
 //! The crate reads nothing from the command line, prints nothing and reads no run folders
 //! (the pipeline loads `results.json` into a [`RunReport`]): [`RunReport`] is what one run
 //! has to show, [`plots`] turns runs into PNG and SVG figures, [`html`] lays them
-//! out in one page, [`clustering`] and [`embedding`] compute the per-layer extras.
+//! out in one page, [`compare`] lines runs up layer by layer, [`clustering`] and
+//! [`embedding`] compute the per-layer extras.
 #![deny(missing_docs)]
 
 pub mod clustering;
+pub mod compare;
 pub mod embedding;
 mod error;
 mod extras;

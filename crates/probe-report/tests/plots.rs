@@ -265,6 +265,44 @@ fn epoch_plot_draws_alpha_per_epoch_with_accuracy() {
     assert_eq!(epoch_plot(&run_b(), &dir.path().join("b")).unwrap(), None);
 }
 
+/// Gives every layer of `run` (and of its epochs) five repeated forests around its alpha.
+fn with_repeats(mut run: RunReport) -> RunReport {
+    let repeat = |l: &mut probe_report::LayerResult| {
+        let a = l.record.alpha;
+        let stats = probe_alpha::RepeatStats::new(vec![a - 0.02, a - 0.01, a, a + 0.01, a + 0.02]);
+        l.record.alpha = stats.alpha_mean;
+        l.record.repeats = Some(stats);
+    };
+    run.layers.iter_mut().for_each(repeat);
+    run.epochs
+        .iter_mut()
+        .flat_map(|e| e.layers.iter_mut())
+        .for_each(repeat);
+    run
+}
+
+#[test]
+fn repeated_layers_draw_their_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, repeated) = (run_a(), with_repeats(run_a()));
+    let figure = alpha_plot(&[&repeated], &dir.path().join("alpha")).unwrap();
+    let (svg, _) = check_figure(&figure);
+    assert_names(&svg, &["95% interval (repeated forests)"]);
+    let figure = alpha_plot(&[&plain], &dir.path().join("plain")).unwrap();
+    assert!(!check_figure(&figure).0.contains("95% interval"));
+
+    // Each epoch's point gets an error bar: a bar and two caps, as lines.
+    let lines = |run: &RunReport, stem: &str| {
+        let figure = epoch_plot(run, &dir.path().join(stem)).unwrap().unwrap();
+        check_figure(&figure).0.matches("<line").count()
+    };
+    let points: usize = repeated.epochs.iter().map(|e| e.layers.len()).sum();
+    assert!(
+        lines(&repeated, "epochs") >= lines(&plain, "epochs-plain") + 3 * points,
+        "the epoch plot lacks error bars"
+    );
+}
+
 #[test]
 fn embedding_plot_has_a_panel_per_layer() {
     let dir = tempfile::tempdir().unwrap();

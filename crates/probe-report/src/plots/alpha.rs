@@ -20,7 +20,8 @@ use crate::{Error, Result, RunReport};
 /// `STEM.svg`.
 ///
 /// Each run is a line with markers, its α_k band (`[min α_k, max α_k]`) a shaded area with
-/// error bars, and each flagged layer is circled in red. Several runs are overlaid with a
+/// whiskers, and each flagged layer is circled in red. A layer scored with repeated forests
+/// draws the 95% interval of its mean as a bold error bar instead of the band's whiskers. Several runs are overlaid with a
 /// legend; their layers are put on one axis as described below.
 ///
 /// **Layer axis.** When runs share layer names, x is the union of the names, merged so that
@@ -33,9 +34,10 @@ use crate::{Error, Result, RunReport};
 pub fn alpha_plot(runs: &[&RunReport], stem: &Path) -> Result<Figure> {
     let axis = runs_axis(runs);
     let values = runs.iter().flat_map(|run| {
-        run.layers
-            .iter()
-            .flat_map(|l| [l.record.alpha, l.record.band[0], l.record.band[1]])
+        run.layers.iter().flat_map(|l| {
+            let [lo, hi] = interval(&l.record).unwrap_or(l.record.band);
+            [l.record.alpha, l.record.band[0], l.record.band[1], lo, hi]
+        })
     });
     let (lo, hi) = finite_range(values)
         .filter(|_| {
@@ -61,6 +63,12 @@ pub fn alpha_plot(runs: &[&RunReport], stem: &Path) -> Result<Figure> {
         y: padded((lo, hi), 0.08, 0.1),
     };
     render(stem, title, size, &figure)
+}
+
+/// The 95% interval of a repeated layer's alpha, when it has a finite one.
+fn interval(r: &probe_alpha::LayerRecord) -> Option<[f64; 2]> {
+    let ci = r.repeats.as_ref()?.alpha_ci;
+    (r.alpha.is_finite() && ci.iter().all(|v| v.is_finite())).then_some(ci)
 }
 
 fn runs_axis(runs: &[&RunReport]) -> LayerAxis {
@@ -111,7 +119,7 @@ impl Painter for AlphaFigure<'_> {
         mesh(&mut chart, "layer", "alpha", &|v| format!("{v:.2}"))?;
         draw_labels(&chart, &layout)?;
 
-        let (mut any_band, mut any_flag) = (false, false);
+        let (mut any_band, mut any_flag, mut any_interval) = (false, false, false);
         for (i, (run, slots)) in self.runs.iter().zip(&self.axis.slots).enumerate() {
             let colour = series(i);
             let mut points: Vec<(f64, &probe_alpha::LayerRecord)> = slots
@@ -139,7 +147,7 @@ impl Painter for AlphaFigure<'_> {
             chart.draw_series(
                 points
                     .iter()
-                    .filter(|(_, r)| banded(r) && r.alpha.is_finite())
+                    .filter(|(_, r)| r.repeats.is_none() && banded(r) && r.alpha.is_finite())
                     .map(|(x, r)| {
                         ErrorBar::new_vertical(
                             *x,
@@ -151,6 +159,14 @@ impl Painter for AlphaFigure<'_> {
                         )
                     }),
             )?;
+            let intervals: Vec<(f64, f64, [f64; 2])> = points
+                .iter()
+                .filter_map(|(x, r)| Some((*x, r.alpha, interval(r)?)))
+                .collect();
+            any_interval |= !intervals.is_empty();
+            chart.draw_series(intervals.into_iter().map(|(x, alpha, [lo, hi])| {
+                ErrorBar::new_vertical(x, lo, alpha, hi, colour.stroke_width(3), 14)
+            }))?;
             // An empty series carries the legend entry, so a run whose alphas are all
             // missing still appears in the legend.
             chart
@@ -191,6 +207,17 @@ impl Painter for AlphaFigure<'_> {
                 .label("band [min αₖ, max αₖ]")
                 .legend(|(x, y)| {
                     Rectangle::new([(x, y - 6), (x + 20, y + 6)], INK.mix(0.15).filled())
+                });
+        }
+        if any_interval {
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+                .label("95% interval (repeated forests)")
+                .legend(|(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(10, -7), (10, 7)], INK.stroke_width(3))
+                        + PathElement::new(vec![(4, -7), (16, -7)], INK.stroke_width(3))
+                        + PathElement::new(vec![(4, 7), (16, 7)], INK.stroke_width(3))
                 });
         }
         if any_flag {

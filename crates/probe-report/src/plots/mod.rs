@@ -6,7 +6,7 @@
 //! Functions that may have nothing to draw return `Ok(None)` and write nothing.
 
 mod alpha;
-mod axis;
+pub(crate) mod axis;
 mod key;
 mod per_run;
 mod style;

@@ -203,7 +203,8 @@ where
 }
 
 /// Draws alpha per epoch, one line per layer, from the probes taken during training, with
-/// the validation accuracy on a secondary axis when measured.
+/// the validation accuracy on a secondary axis when measured. A probe with repeated forests
+/// draws its 95% interval as an error bar.
 ///
 /// Returns `None`, writing nothing, when the run has fewer than two epochs probed or no
 /// finite alpha among them. Layers are matched across epochs by name.
@@ -218,17 +219,31 @@ pub fn epoch_plot(run: &RunReport, stem: &Path) -> Result<Option<Figure>> {
         .map(|e| e.layers.iter().map(|l| l.record.layer.as_str()).collect())
         .collect();
     let axis = layer_axis(&lists);
-    let mut lines: Vec<Vec<(f64, f64)>> = vec![Vec::new(); axis.labels.len()];
+    let mut lines: Vec<Vec<EpochPoint>> = vec![Vec::new(); axis.labels.len()];
     for (probe, slots) in epochs.iter().zip(&axis.slots) {
         for (&slot, layer) in slots.iter().zip(&probe.layers) {
-            if layer.record.alpha.is_finite() {
+            let record = &layer.record;
+            if record.alpha.is_finite() {
                 if let Some(line) = lines.get_mut(slot) {
-                    line.push((probe.epoch as f64, layer.record.alpha));
+                    let interval = record
+                        .repeats
+                        .as_ref()
+                        .map(|r| r.alpha_ci)
+                        .filter(|ci| ci.iter().all(|v| v.is_finite()));
+                    line.push(EpochPoint {
+                        epoch: probe.epoch as f64,
+                        alpha: record.alpha,
+                        interval,
+                    });
                 }
             }
         }
     }
-    let Some(alpha_range) = finite_range(lines.iter().flatten().map(|p| p.1)) else {
+    let values = lines.iter().flatten().flat_map(|p| {
+        let [lo, hi] = p.interval.unwrap_or([p.alpha; 2]);
+        [p.alpha, lo, hi]
+    });
+    let Some(alpha_range) = finite_range(values) else {
         return Ok(None);
     };
     let val: Vec<(f64, f64)> = epochs
@@ -250,10 +265,18 @@ pub fn epoch_plot(run: &RunReport, stem: &Path) -> Result<Option<Figure>> {
     render(stem, title, (1000, 520), &figure).map(Some)
 }
 
+/// One layer's alpha at one epoch, with its 95% interval when repeated.
+#[derive(Debug, Clone, Copy)]
+struct EpochPoint {
+    epoch: f64,
+    alpha: f64,
+    interval: Option<[f64; 2]>,
+}
+
 struct EpochFigure {
     title: String,
     labels: Vec<String>,
-    lines: Vec<Vec<(f64, f64)>>,
+    lines: Vec<Vec<EpochPoint>>,
     val: Vec<(f64, f64)>,
     x: (f64, f64),
     y: (f64, f64),
@@ -304,11 +327,20 @@ impl Painter for EpochFigure {
         let mut key_items: Vec<LineItem> = Vec::new();
         for (i, (label, line)) in self.labels.iter().zip(&self.lines).enumerate() {
             let colour = series(i);
-            chart.draw_series(LineSeries::new(
-                line.iter().copied(),
-                colour.stroke_width(2),
-            ))?;
-            chart.draw_series(line.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+            let points = || line.iter().map(|p| (p.epoch, p.alpha));
+            chart.draw_series(LineSeries::new(points(), colour.stroke_width(2)))?;
+            chart.draw_series(points().map(|p| Circle::new(p, 3, colour.filled())))?;
+            chart.draw_series(line.iter().filter_map(|p| {
+                let [lo, hi] = p.interval?;
+                Some(ErrorBar::new_vertical(
+                    p.epoch,
+                    lo,
+                    p.alpha,
+                    hi,
+                    colour.stroke_width(1),
+                    6,
+                ))
+            }))?;
             key_items.push((super::style::abbreviate(label, 20), colour, false));
         }
         if has_val {
