@@ -41,11 +41,26 @@ fn bin_column(col: &[f32], out: &mut [u8]) {
         }
         None => quantile_edges(col),
     };
+    // bin = number of edges strictly below v; at most MAX_BINS - 1 edges, so it fits u8.
+    // Values lie in [0, 1]: a table of the bin at the start of each of LUT_SIZE equal
+    // slices leaves a step or two of search per value.
+    let mut lut = [0u8; LUT_SIZE + 1];
+    for (k, slot) in lut.iter_mut().enumerate() {
+        let start = k as f32 / LUT_SIZE as f32;
+        *slot = edges.partition_point(|&e| e < start) as u8;
+    }
     for (b, &v) in out.iter_mut().zip(col) {
-        // bin = number of edges strictly below v; at most MAX_BINS - 1 edges, so it fits u8.
-        *b = edges.partition_point(|&e| e < v) as u8;
+        let slice = ((v * LUT_SIZE as f32) as usize).min(LUT_SIZE);
+        let mut bin = lut[slice] as usize;
+        while bin < edges.len() && edges[bin] < v {
+            bin += 1;
+        }
+        *b = bin as u8;
     }
 }
+
+/// Slices of [0, 1] in the table that starts each value's bin search.
+const LUT_SIZE: usize = 4096;
 
 /// The sorted distinct values, or `None` as soon as there are more than `MAX_BINS`.
 fn distinct_values(col: &[f32]) -> Option<Vec<f32>> {
@@ -63,8 +78,10 @@ fn distinct_values(col: &[f32]) -> Option<Vec<f32>> {
 
 fn quantile_edges(col: &[f32]) -> Vec<f32> {
     let stride = col.len().div_ceil(QUANTILE_SAMPLE).max(1);
-    let mut sample: Vec<f32> = col.iter().step_by(stride).copied().collect();
-    sample.sort_unstable_by(f32::total_cmp);
+    // Normalised values are non-negative, so their bits sort as the values do.
+    let mut bits: Vec<u32> = col.iter().step_by(stride).map(|v| v.to_bits()).collect();
+    bits.sort_unstable();
+    let sample: Vec<f32> = bits.into_iter().map(f32::from_bits).collect();
     let m = sample.len();
     let mut edges: Vec<f32> = (1..MAX_BINS)
         .map(|k| sample[(k * m / MAX_BINS).min(m - 1)])

@@ -75,33 +75,31 @@ impl Matrix {
             )));
         }
 
-        // Each task owns a contiguous range of columns, so the output is written without
-        // sharing; the cost is that each task decodes every row.
-        let tasks = rayon::current_num_threads().clamp(1, d);
-        let cols_per_task = d.div_ceil(tasks);
+        // Each block of rows is decoded once and scattered into the columns; blocks are
+        // tall enough that each column receives a few cache lines at a time.
+        let tall = rows_per_block.max(TRANSPOSE_ROWS).min(n);
         let mut values = vec![0f32; n * d];
-        values
-            .par_chunks_mut(n * cols_per_task)
-            .enumerate()
-            .for_each(|(t, out)| {
-                let c0 = t * cols_per_task;
-                let c1 = (c0 + cols_per_task).min(d);
-                let mut buf = Vec::new();
-                for b in 0..n_blocks {
-                    let (start, rows) = block_rows(b);
-                    buf.resize(rows * d, 0.0);
-                    read_rows(start, &mut buf);
-                    for j in c0..c1 {
-                        let span = hi[j] - lo[j];
-                        let col = &mut out[(j - c0) * n + start..(j - c0) * n + start + rows];
-                        for (r, v) in col.iter_mut().enumerate() {
-                            let x = buf[r * d + j];
-                            *v = if span > 0.0 {
-                                ((x - lo[j]) / span) as f32
-                            } else {
-                                0.0
-                            };
-                        }
+        let out = SharedOut(values.as_mut_ptr());
+        (0..n.div_ceil(tall))
+            .into_par_iter()
+            .for_each_init(Vec::new, |buf, b| {
+                let start = b * tall;
+                let rows = tall.min(n - start);
+                buf.resize(rows * d, 0.0);
+                read_rows(start, buf);
+                for j in 0..d {
+                    let span = hi[j] - lo[j];
+                    for r in 0..rows {
+                        let x = buf[r * d + j];
+                        let v = if span > 0.0 {
+                            ((x - lo[j]) / span) as f32
+                        } else {
+                            0.0
+                        };
+                        // SAFETY: `values` holds n·d elements and outlives the loop; block
+                        // `b` alone writes rows start..start + rows, so no element is written
+                        // twice or read while written.
+                        unsafe { out.write(j * n + start + r, v) };
                     }
                 }
             });
@@ -166,6 +164,25 @@ impl Matrix {
             d: self.d,
             values,
         })
+    }
+}
+
+/// Rows decoded together when normalising into columns.
+const TRANSPOSE_ROWS: usize = 64;
+
+/// The output of the parallel transpose: disjoint elements written from several threads.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+
+// SAFETY: every thread writes a disjoint set of elements (see the caller).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// # Safety
+    /// `at` is in bounds and no other thread touches it.
+    unsafe fn write(self, at: usize, v: f32) {
+        unsafe { self.0.add(at).write(v) }
     }
 }
 
