@@ -18,7 +18,7 @@ pub(crate) struct Bins {
 impl Bins {
     pub(crate) fn new(x: &Matrix) -> Bins {
         let n = x.n_rows();
-        let mut bins = vec![0u8; n * x.n_cols()];
+        let mut bins = crate::pages::zeroed::<u8>(n * x.n_cols());
         bins.par_chunks_mut(n)
             .enumerate()
             .for_each(|(j, out)| bin_column(x.column(j), out));

@@ -32,6 +32,8 @@ pub(crate) struct Grower<'a> {
 /// Per-task buffers, reused from node to node.
 struct Scratch {
     hist: Vec<u32>,
+    /// Weight per bin over all classes: lets the sweep skip the bins a node does not use.
+    bin_weight: Vec<u32>,
     keys: Vec<u64>,
     features: Vec<u32>,
     left: Vec<u64>,
@@ -41,6 +43,7 @@ impl Scratch {
     fn new(d: usize, n_classes: usize) -> Scratch {
         Scratch {
             hist: vec![0; MAX_BINS * n_classes],
+            bin_weight: vec![0; MAX_BINS],
             keys: Vec::new(),
             features: Vec::with_capacity(d),
             left: vec![0; n_classes],
@@ -222,6 +225,7 @@ impl Grower<'_> {
     ) -> Scan {
         let c = self.n_classes;
         let hist = &mut scratch.hist;
+        let bin_weight = &mut scratch.bin_weight;
         let (mut lo, mut hi) = (u8::MAX, 0u8);
         const AHEAD: usize = 16;
         for (k, &i) in inbag.iter().enumerate() {
@@ -232,29 +236,29 @@ impl Grower<'_> {
             let b = bins[i];
             lo = lo.min(b);
             hi = hi.max(b);
-            hist[b as usize * c + self.y[i] as usize] += self.weight[i];
+            let w = self.weight[i];
+            hist[b as usize * c + self.y[i] as usize] += w;
+            bin_weight[b as usize] += w;
         }
         let (lo, hi) = (lo as usize, hi as usize);
         let scan = if lo == hi {
             Scan::Constant
         } else {
             let mut sweep = Sweep::new(counts, &mut scratch.left);
-            for b in lo..hi {
+            // In-bag samples weigh at least 1, so a bin of weight 0 holds none of them.
+            for b in (lo..hi).filter(|&b| bin_weight[b] > 0) {
                 let row = &hist[b * c..(b + 1) * c];
-                let mut moved = false;
                 for (class, &h) in row.iter().enumerate() {
                     if h > 0 {
                         sweep.move_left(class, u64::from(h));
-                        moved = true;
                     }
                 }
-                if moved {
-                    sweep.offer(b as u32);
-                }
+                sweep.offer(b as u32);
             }
             sweep.finish()
         };
         hist[lo * c..(hi + 1) * c].fill(0);
+        bin_weight[lo..=hi].fill(0);
         scan
     }
 

@@ -25,6 +25,7 @@ mod error;
 mod forest;
 mod grow;
 mod matrix;
+mod pages;
 mod params;
 mod tree;
 

@@ -78,7 +78,7 @@ impl Matrix {
         // Each block of rows is decoded once and scattered into the columns; blocks are
         // tall enough that each column receives a few cache lines at a time.
         let tall = rows_per_block.max(TRANSPOSE_ROWS).min(n);
-        let mut values = vec![0f32; n * d];
+        let mut values = crate::pages::zeroed::<f32>(n * d);
         let out = SharedOut(values.as_mut_ptr());
         (0..n.div_ceil(tall))
             .into_par_iter()
@@ -149,7 +149,7 @@ impl Matrix {
                 self.n
             )));
         }
-        let mut values = vec![0f32; rows.len() * self.d];
+        let mut values = crate::pages::zeroed::<f32>(rows.len() * self.d);
         values
             .par_chunks_mut(rows.len())
             .enumerate()
