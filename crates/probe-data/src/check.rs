@@ -219,12 +219,35 @@ pub(crate) fn scan_non_finite(dtype: FeatureDtype, bytes: &[u8]) -> (usize, Opti
         }
         (count, first)
     }
+    // Most files have no non-finite value: count with a test on the exponent bits that
+    // compiles to vector code, and look for the first one only when there is one.
+    let all_finite = match dtype {
+        FeatureDtype::F32 => count_exponent_ones::<4>(bytes, 0x7f80_0000) == 0,
+        FeatureDtype::F64 => count_exponent_ones::<8>(bytes, 0x7ff0_0000_0000_0000) == 0,
+        _ => false,
+    };
+    if all_finite {
+        return (0, None);
+    }
     match dtype {
         FeatureDtype::F32 => go(bytes, |b| f32::from_le_bytes(b).is_finite()),
         FeatureDtype::F64 => go(bytes, |b| f64::from_le_bytes(b).is_finite()),
         FeatureDtype::F16 => go(bytes, |b| f16::from_le_bytes(b).is_finite()),
         FeatureDtype::BF16 => go(bytes, |b| bf16::from_le_bytes(b).is_finite()),
     }
+}
+
+/// Little-endian values of N bytes whose exponent field (`mask`) is all ones: the
+/// infinities and NaNs of an IEEE float.
+fn count_exponent_ones<const N: usize>(bytes: &[u8], mask: u64) -> usize {
+    bytes
+        .chunks_exact(N)
+        .map(|c| {
+            let mut word = [0u8; 8];
+            word[..N].copy_from_slice(c);
+            usize::from(u64::from_le_bytes(word) & mask == mask)
+        })
+        .sum()
 }
 
 /// Per-sample shape and whether it is known (rank > 2, or metadata consistent with d).
@@ -265,4 +288,31 @@ pub(crate) fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_values_are_counted_and_the_first_found() {
+        let f32s = [
+            1.0f32,
+            f32::INFINITY,
+            2.0,
+            f32::NAN,
+            f32::NEG_INFINITY,
+            -0.0,
+        ];
+        let bytes: Vec<u8> = f32s.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(scan_non_finite(FeatureDtype::F32, &bytes), (3, Some(1)));
+        let f64s = [f64::MAX, -1.0, f64::NAN];
+        let bytes: Vec<u8> = f64s.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(scan_non_finite(FeatureDtype::F64, &bytes), (1, Some(2)));
+        let finite: Vec<u8> = [f32::MAX, f32::MIN_POSITIVE, 0.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(scan_non_finite(FeatureDtype::F32, &finite), (0, None));
+    }
 }
