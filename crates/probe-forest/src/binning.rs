@@ -43,16 +43,23 @@ fn bin_column(col: &[f32], out: &mut [u8]) {
     };
     // bin = number of edges strictly below v; at most MAX_BINS - 1 edges, so it fits u8.
     // Values lie in [0, 1]: a table of the bin at the start of each of LUT_SIZE equal
-    // slices leaves a step or two of search per value.
+    // slices leaves a step or two of search per value. An infinite last edge ends every
+    // search without a bounds test.
+    let mut padded = edges;
+    padded.push(f32::INFINITY);
     let mut lut = [0u8; LUT_SIZE + 1];
+    let mut bin = 0;
     for (k, slot) in lut.iter_mut().enumerate() {
         let start = k as f32 / LUT_SIZE as f32;
-        *slot = edges.partition_point(|&e| e < start) as u8;
+        while padded[bin] < start {
+            bin += 1;
+        }
+        *slot = bin as u8;
     }
     for (b, &v) in out.iter_mut().zip(col) {
         let slice = ((v * LUT_SIZE as f32) as usize).min(LUT_SIZE);
         let mut bin = lut[slice] as usize;
-        while bin < edges.len() && edges[bin] < v {
+        while padded[bin] < v {
             bin += 1;
         }
         *b = bin as u8;
@@ -97,6 +104,26 @@ fn quantile_edges(col: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bins_are_the_count_of_edges_below() {
+        let col: Vec<f32> = (0..20_000)
+            .map(|i| {
+                let u = ((i * 7919) % 20_011) as f32 / 20_011.0;
+                if i % 3 == 0 {
+                    0.0
+                } else {
+                    u * u
+                }
+            })
+            .collect();
+        let mut out = vec![0u8; col.len()];
+        bin_column(&col, &mut out);
+        let edges = quantile_edges(&col);
+        for (&v, &b) in col.iter().zip(&out) {
+            assert_eq!(b as usize, edges.partition_point(|&e| e < v), "{v}");
+        }
+    }
 
     #[test]
     fn few_distinct_values_get_one_bin_each() {
