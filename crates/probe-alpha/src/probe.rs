@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use probe_data::FeatureSet;
+use probe_data::{FeatureDtype, FeatureSet};
 use probe_forest::{ForestParams, Matrix, MaxFeatures, Splitter, ValidForestParams, WaveletNorm};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -135,10 +135,17 @@ impl Probe {
         let d = set.n_features();
         // Each block is released once decoded: the forest keeps its own normalised copy, so
         // a mapped file need not stay resident beside it.
-        let x = Matrix::from_rows(set.n_samples(), d, |row, out| {
-            set.read_rows_f64(row, out);
-            set.release_rows(row, out.len() / d);
-        })?;
+        let x = match set.dtype() {
+            FeatureDtype::F64 => Matrix::from_rows(set.n_samples(), d, |row, out| {
+                set.read_rows_f64(row, out);
+                set.release_rows(row, out.len() / d);
+            })?,
+            // f32 and narrower: read once (f32 holds them exactly).
+            _ => Matrix::from_rows_f32(set.n_samples(), d, |row, out| {
+                set.read_rows_f32(row, out);
+                set.release_rows(row, out.len() / d);
+            })?,
+        };
         let (estimate, repeats) = if self.repeats == 1 {
             let estimate = self.estimate(&x, set.labels(), set.n_classes(), tree_done)?;
             (estimate, None)

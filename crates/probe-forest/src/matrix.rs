@@ -106,6 +106,80 @@ impl Matrix {
         Ok(Matrix { n, d, values })
     }
 
+    /// As [`from_rows`](Self::from_rows) for a source whose values are f32 (or narrower:
+    /// f16, bf16), with the same result: `read_rows(start, out)` fills `out` with rows
+    /// `start..start + out.len() / d`. Each row is read once: its raw values go straight to
+    /// their columns while the column ranges are found, and each column is then normalised
+    /// in place, which is exact because an f32 converts to f64 without loss.
+    pub fn from_rows_f32<F>(n: usize, d: usize, read_rows: F) -> Result<Matrix>
+    where
+        F: Fn(usize, &mut [f32]) + Sync,
+    {
+        if n == 0 || d == 0 {
+            return Err(Error::InvalidData(format!(
+                "the matrix is {n} x {d}; it needs at least one row and one column"
+            )));
+        }
+        let tall = (BLOCK_VALUES / d).max(TRANSPOSE_ROWS).min(n);
+        let mut values = crate::pages::zeroed::<f32>(n * d);
+        let out = SharedOut(values.as_mut_ptr());
+        let empty = || (vec![f32::INFINITY; d], vec![f32::NEG_INFINITY; d], None);
+        let (lo, hi, bad) = (0..n.div_ceil(tall))
+            .into_par_iter()
+            .fold(
+                || (empty(), Vec::new()),
+                |((mut lo, mut hi, mut bad), mut buf), b| {
+                    let start = b * tall;
+                    let rows = tall.min(n - start);
+                    buf.resize(rows * d, 0.0);
+                    read_rows(start, &mut buf);
+                    for j in 0..d {
+                        let (mut l, mut h) = (lo[j], hi[j]);
+                        for r in 0..rows {
+                            let v = buf[r * d + j];
+                            if !v.is_finite() {
+                                bad = min_position(bad, Some((start + r, j)));
+                            }
+                            l = l.min(v);
+                            h = h.max(v);
+                            // SAFETY: `values` holds n·d elements and outlives the loop;
+                            // block `b` alone writes rows start..start + rows.
+                            unsafe { out.write(j * n + start + r, v) };
+                        }
+                        (lo[j], hi[j]) = (l, h);
+                    }
+                    ((lo, hi, bad), buf)
+                },
+            )
+            .map(|(ranges, _)| ranges)
+            .reduce(empty, |(mut lo, mut hi, bad), (lo2, hi2, bad2)| {
+                for j in 0..d {
+                    lo[j] = lo[j].min(lo2[j]);
+                    hi[j] = hi[j].max(hi2[j]);
+                }
+                (lo, hi, min_position(bad, bad2))
+            });
+        if let Some((row, col)) = bad {
+            return Err(Error::InvalidData(format!(
+                "non-finite value at row {row}, column {col}"
+            )));
+        }
+        values
+            .par_chunks_mut(n)
+            .zip(lo.par_iter().zip(&hi))
+            .for_each(|(column, (&lo, &hi))| {
+                let (lo, span) = (f64::from(lo), f64::from(hi) - f64::from(lo));
+                for v in column {
+                    *v = if span > 0.0 {
+                        ((f64::from(*v) - lo) / span) as f32
+                    } else {
+                        0.0
+                    };
+                }
+            });
+        Ok(Matrix { n, d, values })
+    }
+
     /// Normalises a row-major slice of n·d values.
     pub fn from_row_major(n: usize, d: usize, data: &[f64]) -> Result<Matrix> {
         if data.len() != n * d {
@@ -222,6 +296,31 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("row 4"));
+    }
+
+    #[test]
+    fn f32_sources_normalise_exactly_as_f64_ones() {
+        let (n, d) = (3001, 37);
+        let data: Vec<f32> = (0..n * d)
+            .map(|k| ((k * 7919) % 1013) as f32 * 0.37 - 50.0 + (k % 3) as f32 * 1e-3)
+            .collect();
+        let wide: Vec<f64> = data.iter().map(|&v| f64::from(v)).collect();
+        let a = Matrix::from_row_major(n, d, &wide).unwrap();
+        let b = Matrix::from_rows_f32(n, d, |start, out| {
+            out.copy_from_slice(&data[start * d..start * d + out.len()])
+        })
+        .unwrap();
+        for j in 0..d {
+            assert_eq!(a.column(j), b.column(j), "column {j}");
+        }
+        let mut bad = data.clone();
+        bad[5 * d + 2] = f32::NAN;
+        bad[9 * d + 1] = f32::INFINITY;
+        let e = Matrix::from_rows_f32(n, d, |start, out| {
+            out.copy_from_slice(&bad[start * d..start * d + out.len()])
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("row 5, column 2"), "{e}");
     }
 
     #[test]
