@@ -163,25 +163,28 @@ impl Probe {
                         ..self.clone()
                     };
                     let (n_classes, labels) = (set.n_classes(), set.labels());
+                    // Each estimate comes with the number of samples its forest saw.
                     match self.resample {
-                        None => probe.estimate(&x, labels, n_classes, tree_done),
+                        None => Ok((
+                            probe.estimate(&x, labels, n_classes, tree_done)?,
+                            x.n_rows(),
+                        )),
                         Some(fraction) => {
                             let rows = stratified_rows(labels, fraction, seed);
                             let sub = x.select_rows(&rows)?;
                             let y: Vec<u32> = rows.iter().map(|&i| labels[i]).collect();
-                            probe.estimate(&sub, &y, n_classes, tree_done)
+                            Ok((probe.estimate(&sub, &y, n_classes, tree_done)?, rows.len()))
                         }
                     }
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let alphas: Vec<f64> = estimates.iter().map(|e| e.alpha).collect();
+            let alphas: Vec<f64> = estimates.iter().map(|(e, _)| e.alpha).collect();
             let mut stats = RepeatStats::new(alphas);
+            let (mut first, seen) = estimates.into_iter().next().expect("at least two repeats");
             if let Some(fraction) = self.resample {
                 stats.resample = Some(fraction);
-                stats.resample_n =
-                    Some(stratified_rows(set.labels(), fraction, self.forest.seed()).len());
+                stats.resample_n = Some(seen);
             }
-            let mut first = estimates.into_iter().next().expect("at least two repeats");
             first.alpha = stats.alpha_mean;
             (first, Some(stats))
         };

@@ -27,11 +27,7 @@ impl Matrix {
     where
         F: Fn(usize, &mut [f64]) + Sync,
     {
-        if n == 0 || d == 0 {
-            return Err(Error::InvalidData(format!(
-                "the matrix is {n} x {d}; it needs at least one row and one column"
-            )));
-        }
+        check_shape(n, d)?;
         let rows_per_block = (BLOCK_VALUES / d).max(1);
         let n_blocks = n.div_ceil(rows_per_block);
         let block_rows = |b: usize| {
@@ -69,11 +65,7 @@ impl Matrix {
                     (lo, hi, min_position(bad, bad2))
                 },
             );
-        if let Some((row, col)) = bad {
-            return Err(Error::InvalidData(format!(
-                "non-finite value at row {row}, column {col}"
-            )));
-        }
+        no_non_finite(bad)?;
 
         // Each block of rows is decoded once and scattered into the columns; blocks are
         // tall enough that each column receives a few cache lines at a time.
@@ -90,12 +82,7 @@ impl Matrix {
                 for j in 0..d {
                     let span = hi[j] - lo[j];
                     for r in 0..rows {
-                        let x = buf[r * d + j];
-                        let v = if span > 0.0 {
-                            ((x - lo[j]) / span) as f32
-                        } else {
-                            0.0
-                        };
+                        let v = normalised(buf[r * d + j], lo[j], span);
                         // SAFETY: `values` holds n·d elements and outlives the loop; block
                         // `b` alone writes rows start..start + rows, so no element is written
                         // twice or read while written.
@@ -115,11 +102,7 @@ impl Matrix {
     where
         F: Fn(usize, &mut [f32]) + Sync,
     {
-        if n == 0 || d == 0 {
-            return Err(Error::InvalidData(format!(
-                "the matrix is {n} x {d}; it needs at least one row and one column"
-            )));
-        }
+        check_shape(n, d)?;
         let tall = (BLOCK_VALUES / d).max(TRANSPOSE_ROWS).min(n);
         let mut values = crate::pages::zeroed::<f32>(n * d);
         let out = SharedOut(values.as_mut_ptr());
@@ -159,22 +142,14 @@ impl Matrix {
                 }
                 (lo, hi, min_position(bad, bad2))
             });
-        if let Some((row, col)) = bad {
-            return Err(Error::InvalidData(format!(
-                "non-finite value at row {row}, column {col}"
-            )));
-        }
+        no_non_finite(bad)?;
         values
             .par_chunks_mut(n)
             .zip(lo.par_iter().zip(&hi))
             .for_each(|(column, (&lo, &hi))| {
                 let (lo, span) = (f64::from(lo), f64::from(hi) - f64::from(lo));
                 for v in column {
-                    *v = if span > 0.0 {
-                        ((f64::from(*v) - lo) / span) as f32
-                    } else {
-                        0.0
-                    };
+                    *v = normalised(f64::from(*v), lo, span);
                 }
             });
         Ok(Matrix { n, d, values })
@@ -238,6 +213,36 @@ impl Matrix {
             d: self.d,
             values,
         })
+    }
+}
+
+/// An empty matrix is refused: a forest needs at least one row and one column.
+fn check_shape(n: usize, d: usize) -> Result<()> {
+    if n == 0 || d == 0 {
+        return Err(Error::InvalidData(format!(
+            "the matrix is {n} x {d}; it needs at least one row and one column"
+        )));
+    }
+    Ok(())
+}
+
+/// The error for the first non-finite value found, if any.
+fn no_non_finite(first: Option<(usize, usize)>) -> Result<()> {
+    match first {
+        Some((row, col)) => Err(Error::InvalidData(format!(
+            "non-finite value at row {row}, column {col}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `x` mapped from [lo, lo + span] to [0, 1] in f64, then rounded to f32; a constant column
+/// (span 0) becomes 0.
+fn normalised(x: f64, lo: f64, span: f64) -> f32 {
+    if span > 0.0 {
+        ((x - lo) / span) as f32
+    } else {
+        0.0
     }
 }
 
