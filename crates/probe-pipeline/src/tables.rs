@@ -5,10 +5,9 @@ use std::path::Path;
 
 use probe_alpha::LayerRecord;
 use probe_extract::Manifest;
-use probe_train::EpochReport;
-
 use probe_report::compare::compare_runs;
 use probe_report::RunReport;
+use probe_train::EpochReport;
 
 use crate::reduce::ReducedFile;
 use crate::results::Results;
