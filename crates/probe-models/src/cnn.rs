@@ -5,6 +5,8 @@ use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ops;
+use crate::resnet::conv_forward;
 use crate::taps::{check_dtype_device, check_image, TapRecorder, Tapped};
 
 const NAME: &str = "cnn";
@@ -147,17 +149,17 @@ impl Tapped for SmallCnn {
         )?;
         let ctx = |name: &str| Error::candle(format!("cnn: forward through `{name}`"));
         rec.record("input", x);
-        let h = self.conv1.forward(x).map_err(ctx("conv1"))?;
+        let h = conv_forward(&self.conv1, x).map_err(ctx("conv1"))?;
         rec.record("conv1", &h);
         let h = h.relu().map_err(ctx("relu1"))?;
         rec.record("relu1", &h);
-        let h = h.max_pool2d(2).map_err(ctx("pool1"))?;
+        let h = ops::max_pool2d(&h, 2, 2, 0).map_err(ctx("pool1"))?;
         rec.record("pool1", &h);
-        let h = self.conv2.forward(&h).map_err(ctx("conv2"))?;
+        let h = conv_forward(&self.conv2, &h).map_err(ctx("conv2"))?;
         rec.record("conv2", &h);
         let h = h.relu().map_err(ctx("relu2"))?;
         rec.record("relu2", &h);
-        let h = h.max_pool2d(2).map_err(ctx("pool2"))?;
+        let h = ops::max_pool2d(&h, 2, 2, 0).map_err(ctx("pool2"))?;
         rec.record("pool2", &h);
         let h = h.flatten_from(1).map_err(ctx("flatten"))?;
         let h = self.fc1.forward(&h).map_err(ctx("fc1"))?;

@@ -46,6 +46,7 @@ mod hub;
 mod init;
 mod mlp;
 mod model;
+pub mod ops;
 mod resnet;
 mod taps;
 mod weights;

@@ -64,6 +64,11 @@ impl<'a> TapRecorder<'a> {
         })
     }
 
+    /// Whether `name` was asked for (an op feeding only unrequested taps may be fused away).
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        self.wanted.contains(&name)
+    }
+
     /// Keeps `t` for every request of `name`.
     pub(crate) fn record(&mut self, name: &str, t: &Tensor) {
         for (w, slot) in self.wanted.iter().zip(self.found.iter_mut()) {

@@ -29,7 +29,7 @@ pub fn save_checkpoint(
         // The optimiser state goes first: a checkpoint whose weights exist has its state.
         // Sorted by name and written through probe-data's atomic write: complete or absent,
         // synced, and the same bytes for the same state.
-        let mut state: Vec<(String, Tensor)> = optimizer.state().into_iter().collect();
+        let mut state: Vec<(String, Tensor)> = optimizer.state()?.into_iter().collect();
         state.sort_by(|a, b| a.0.cmp(&b.0));
         let bytes = safetensors::serialize(state.iter().map(|(n, t)| (n.as_str(), t)), None)
             .map_err(|e| Error::Io {
@@ -92,7 +92,7 @@ pub fn load_checkpoint(
     let state_path = optimizer_path(weights);
     if state_path.exists() {
         let state = candle_core::safetensors::load(&state_path, device)?;
-        optimizer.restore(&state.into_iter().collect(), steps);
+        optimizer.restore(&state.into_iter().collect(), steps)?;
     } else {
         return Err(bad(format!(
             "the optimiser state {} is missing (only last.safetensors keeps it)",

@@ -7,6 +7,7 @@
 //! from `probe_models`.
 #![deny(missing_docs)]
 
+mod adam_cpu;
 mod checkpoint;
 mod error;
 mod optim;

@@ -9,6 +9,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use crate::adam_cpu::{self, AdamStep};
 use crate::error::Result;
 
 /// Which optimiser, with its settings.
@@ -85,6 +86,33 @@ impl Optimizer {
             match self.config {
                 OptimizerConfig::Adam { lr, weight_decay } => {
                     let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+                    let step = AdamStep {
+                        lr,
+                        beta1: b1,
+                        beta2: b2,
+                        eps,
+                        weight_decay,
+                        t,
+                    };
+                    let param = var.as_tensor();
+                    if adam_cpu::applies(&[param, grad]) {
+                        // Moments start at zero, as in PyTorch, and are updated in place.
+                        let zeros = || param.zeros_like();
+                        let m = match self.first.get(name) {
+                            Some(m) if adam_cpu::applies(&[m]) => m.clone(),
+                            Some(m) => m.contiguous()?.copy()?,
+                            None => zeros()?,
+                        };
+                        let v = match self.second.get(name) {
+                            Some(v) if adam_cpu::applies(&[v]) => v.clone(),
+                            Some(v) => v.contiguous()?.copy()?,
+                            None => zeros()?,
+                        };
+                        step.apply(param, grad, &m, &v)?;
+                        self.first.insert(name.clone(), m);
+                        self.second.insert(name.clone(), v);
+                        continue;
+                    }
                     let grad = with_decay(grad, var, weight_decay)?;
                     let m = match self.first.get(name) {
                         Some(m) => ((m * b1)? + (&grad * (1.0 - b1))?)?,
@@ -124,29 +152,27 @@ impl Optimizer {
         Ok(())
     }
 
-    /// The state as named tensors (`optim.m.<param>`, `optim.v.<param>`) for a checkpoint.
-    pub fn state(&self) -> Vec<(String, Tensor)> {
-        let first = self
-            .first
-            .iter()
-            .map(|(k, t)| (format!("optim.m.{k}"), t.clone()));
-        let second = self
-            .second
-            .iter()
-            .map(|(k, t)| (format!("optim.v.{k}"), t.clone()));
-        first.chain(second).collect()
+    /// The state as named tensors (`optim.m.<param>`, `optim.v.<param>`) for a checkpoint:
+    /// copies, since the next step updates the moments in place.
+    pub fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let first = self.first.iter().map(|(k, t)| (format!("optim.m.{k}"), t));
+        let second = self.second.iter().map(|(k, t)| (format!("optim.v.{k}"), t));
+        let copies = first.chain(second).map(|(k, t)| Ok((k, t.copy()?)));
+        copies.collect()
     }
 
-    /// Restores the state written by [`state`](Self::state) and the step count.
-    pub fn restore(&mut self, tensors: &BTreeMap<String, Tensor>, steps: u64) {
+    /// Restores the state written by [`state`](Self::state) and the step count (copied, as
+    /// the moments are then updated in place).
+    pub fn restore(&mut self, tensors: &BTreeMap<String, Tensor>, steps: u64) -> Result<()> {
         self.steps = steps;
         for (key, t) in tensors {
             if let Some(name) = key.strip_prefix("optim.m.") {
-                self.first.insert(name.to_string(), t.clone());
+                self.first.insert(name.to_string(), t.copy()?);
             } else if let Some(name) = key.strip_prefix("optim.v.") {
-                self.second.insert(name.to_string(), t.clone());
+                self.second.insert(name.to_string(), t.copy()?);
             }
         }
+        Ok(())
     }
 }
 
@@ -224,10 +250,10 @@ mod tests {
             let mut opt = Optimizer::new(vec![("x".into(), x.clone())], config);
             for step in 0..20 {
                 if split == Some(step) {
-                    let state: BTreeMap<_, _> = opt.state().into_iter().collect();
+                    let state: BTreeMap<_, _> = opt.state().unwrap().into_iter().collect();
                     let steps = opt.steps();
                     opt = Optimizer::new(vec![("x".into(), x.clone())], config);
-                    opt.restore(&state, steps);
+                    opt.restore(&state, steps).unwrap();
                 }
                 let loss = (x.as_tensor() - 3.0)
                     .unwrap()

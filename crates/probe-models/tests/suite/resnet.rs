@@ -121,6 +121,9 @@ fn forward_backward_gives_gradients() {
     }
 }
 
+/// Our convolution sums in another order than candle's: equal to float rounding.
+const TOL: f32 = 1e-4;
+
 #[test]
 fn taps_equal_plain_forward_through_submodules() {
     let (m, _) = resnet(3);
@@ -137,10 +140,10 @@ fn taps_equal_plain_forward_through_submodules() {
     let relu = bn1.relu().expect("relu");
     let maxpool = m.maxpool.forward(&relu).expect("maxpool");
     assert_close("input", get("input"), &x, 0.0);
-    assert_close("conv1", get("conv1"), &conv1, 0.0);
-    assert_close("bn1", get("bn1"), &bn1, 0.0);
-    assert_close("relu", get("relu"), &relu, 0.0);
-    assert_close("maxpool", get("maxpool"), &maxpool, 0.0);
+    assert_close("conv1", get("conv1"), &conv1, TOL);
+    assert_close("bn1", get("bn1"), &bn1, TOL);
+    assert_close("relu", get("relu"), &relu, TOL);
+    assert_close("maxpool", get("maxpool"), &maxpool, TOL);
 
     // Every block's output, and every layer's.
     let mut h = maxpool;
@@ -152,7 +155,7 @@ fn taps_equal_plain_forward_through_submodules() {
                 &format!("layer{}.{j}", i + 1),
                 get(&format!("layer{}.{j}", i + 1)),
                 &h,
-                0.0,
+                TOL,
             );
             // Inside the block: conv1 → bn1 → relu → conv2 → bn2, and the downsample path.
             let p = format!("layer{}.{j}", i + 1);
@@ -160,10 +163,10 @@ fn taps_equal_plain_forward_through_submodules() {
             let b1 = block.bn1.forward_t(&c1, false).expect("b1");
             let c2 = block.conv2.forward(&b1.relu().expect("r")).expect("c2");
             let b2 = block.bn2.forward_t(&c2, false).expect("b2");
-            assert_close(&format!("{p}.conv1"), get(&format!("{p}.conv1")), &c1, 0.0);
-            assert_close(&format!("{p}.bn1"), get(&format!("{p}.bn1")), &b1, 0.0);
-            assert_close(&format!("{p}.conv2"), get(&format!("{p}.conv2")), &c2, 0.0);
-            assert_close(&format!("{p}.bn2"), get(&format!("{p}.bn2")), &b2, 0.0);
+            assert_close(&format!("{p}.conv1"), get(&format!("{p}.conv1")), &c1, TOL);
+            assert_close(&format!("{p}.bn1"), get(&format!("{p}.bn1")), &b1, TOL);
+            assert_close(&format!("{p}.conv2"), get(&format!("{p}.conv2")), &c2, TOL);
+            assert_close(&format!("{p}.bn2"), get(&format!("{p}.bn2")), &b2, TOL);
             let identity = match &block.downsample {
                 Some((c, b)) => {
                     let d0 = c.forward(&input).expect("d0");
@@ -172,41 +175,41 @@ fn taps_equal_plain_forward_through_submodules() {
                         &format!("{p}.downsample.0"),
                         get(&format!("{p}.downsample.0")),
                         &d0,
-                        0.0,
+                        TOL,
                     );
                     assert_close(
                         &format!("{p}.downsample.1"),
                         get(&format!("{p}.downsample.1")),
                         &d1,
-                        0.0,
+                        TOL,
                     );
                     d1
                 }
                 None => input,
             };
             let out = (b2 + identity).and_then(|t| t.relu()).expect("out");
-            assert_close(&p, &out, &h, 0.0);
+            assert_close(&p, &out, &h, TOL);
         }
         assert_close(
             &format!("layer{}", i + 1),
             get(&format!("layer{}", i + 1)),
             &h,
-            0.0,
+            TOL,
         );
     }
     let avg = adaptive_avg_pool_1x1(&h).expect("avgpool");
-    assert_close("avgpool", get("avgpool"), &avg, 0.0);
+    assert_close("avgpool", get("avgpool"), &avg, TOL);
     let manual_logits =
         m.fc.forward(&avg.flatten_from(1).expect("flat"))
             .expect("fc");
-    assert_close("fc", get("fc"), &manual_logits, 0.0);
-    assert_close("logits", &logits, &manual_logits, 0.0);
-    // A plain forward gives the same logits.
+    assert_close("fc", get("fc"), &manual_logits, TOL);
+    assert_close("logits", &logits, &manual_logits, TOL);
+    // A plain forward (every BatchNorm folded) gives the same logits.
     assert_close(
         "forward_t",
         &m.forward_t(&x, false).expect("fwd"),
         &logits,
-        0.0,
+        TOL,
     );
 }
 
@@ -449,4 +452,57 @@ fn maxpool_matches_pytorch_semantics_and_has_gradients() {
         padding: 2,
     };
     assert!(bad.forward(var.as_tensor()).is_err());
+}
+
+#[test]
+fn eval_folds_batchnorm_into_untapped_convolutions_to_1e5() {
+    let (m, varmap) = resnet(4);
+    // Non-trivial BatchNorms: drawn scales and shifts, running statistics from batches.
+    for (name, var) in varmap.data().lock().expect("lock").iter() {
+        let is_bn = name.contains("bn") || name.contains("downsample.1");
+        if is_bn && (name.ends_with(".weight") || name.ends_with(".bias")) {
+            let shape = var.shape().clone();
+            var.set(&Tensor::rand(0.5f32, 1.5, shape, &Device::Cpu).expect("rand"))
+                .expect("set");
+        }
+    }
+    for seed in 0..3 {
+        let x = (batch(&[4, 3, 32, 32]) * (1.0 + seed as f64)).expect("x");
+        m.forward_t(&x, true).expect("train-mode forward");
+    }
+    let x = batch(&[3, 3, 32, 32]);
+    let all = m.tap_names();
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let (unfused_logits, unfused) = m.forward_with_taps(&x, &refs, false).expect("unfused");
+    // No convolution output asked for: every conv + BN pair is folded.
+    let wanted = [
+        "bn1",
+        "layer1.0.bn1",
+        "layer2.0",
+        "layer3.0.downsample.1",
+        "layer4.1.bn2",
+        "avgpool",
+    ];
+    let (logits, fused) = m.forward_with_taps(&x, &wanted, false).expect("fused");
+    let relative = |a: &Tensor, b: &Tensor| {
+        let scale = b
+            .abs()
+            .and_then(|t| t.max_all())
+            .and_then(|t| t.to_vec0::<f32>());
+        let diff = (a - b).and_then(|d| d.abs()).and_then(|d| d.max_all());
+        diff.and_then(|d| d.to_vec0::<f32>()).expect("diff") / scale.expect("scale").max(1e-6)
+    };
+    for (name, got) in &fused {
+        let want = &unfused.iter().find(|(n, _)| n == name).expect("tap").1;
+        let d = relative(got, want);
+        assert!(
+            d < 1e-5,
+            "{name}: folded differs from unfused by {d:e} (relative)"
+        );
+        assert!(
+            d > 0.0 || name == "bn1",
+            "{name}: identical, so nothing was folded"
+        );
+    }
+    assert!(relative(&logits, &unfused_logits) < 1e-5);
 }
