@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
-use probe_data::{FeatureSet, FeatureSetWriter};
+use candle_core::Device;
+use probe_data::FeatureSet;
 use probe_datasets::{Dataset, Env};
 use probe_models::{resolve_weights, Model, ModelConfig};
 use probe_reduce::{reduce_set, Backend, Method, ReduceParams, Reduced};
@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ExtractConfig, ReduceSection};
 use crate::error::{Error, Result};
-use crate::forward::{check_layers, forward_batches, layer_metadata, tensor_rows, Taps};
+use crate::forward::{check_layers, forward_batches, layer_metadata, Taps};
+use crate::writer::{self, LayerFiles};
 
 /// What was written for one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,58 +207,37 @@ pub fn extract(
         .collect();
 
     let labels: Vec<i64> = plan.data.labels.iter().map(|&l| i64::from(l)).collect();
-    let mut writers: Vec<Option<FeatureSetWriter>> = (0..todo.len()).map(|_| None).collect();
-    let mut shapes: Vec<Vec<usize>> = vec![Vec::new(); plan.layers.len()];
     let mut layer_seconds = vec![0.0f64; plan.layers.len()];
     let mut failures: Vec<LayerFailure> = Vec::new();
     let started = Instant::now();
     if !todo.is_empty() {
         let names: Vec<&str> = todo.iter().map(|&i| plan.layers[i].as_str()).collect();
-        let rows: Vec<usize> = (0..n).collect();
-        let mut done = 0;
-        let each = &mut |chunk: &[usize], taps: &Taps| -> Result<()> {
-            for (slot, (&i, (_, tensor))) in todo.iter().zip(taps).enumerate() {
-                if failures.iter().any(|f| f.layer == plan.layers[i]) {
-                    continue;
-                }
-                let t = Instant::now();
-                let outcome = write_batch(
-                    &mut writers[slot],
-                    tensor,
-                    &labels[chunk[0]..chunk[0] + chunk.len()],
-                    n,
-                    &files[i],
-                    &layer_metadata(&metadata, i, &plan.layers[i]),
-                    &mut shapes[i],
-                );
-                layer_seconds[i] += t.elapsed().as_secs_f64();
-                if let Err(e) = outcome {
-                    writers[slot] = None; // dropping removes its temporary file
-                    failures.push(LayerFailure {
-                        layer: plan.layers[i].clone(),
-                        error: e.to_string(),
-                    });
-                }
-            }
-            done += chunk.len();
-            progress(done, n);
-            Ok(())
+        let todo_files: Vec<PathBuf> = todo.iter().map(|&i| files[i].clone()).collect();
+        let sinks = LayerFiles {
+            names: names.clone(),
+            files: writer::paths(&todo_files),
+            metadata: todo
+                .iter()
+                .map(|&i| layer_metadata(&metadata, i, &plan.layers[i]))
+                .collect(),
+            labels: &labels,
         };
+        let rows: Vec<usize> = (0..n).collect();
         let (model, data, device) = (&plan.model, &plan.data, &plan.device);
-        forward_batches(model, data, &rows, &names, config.batch_size, device, each)?;
+        let ((), written) = writer::write_while(&sinks, |send| {
+            let mut done = 0;
+            let each = &mut |chunk: &[usize], taps: &Taps| -> Result<()> {
+                send(chunk[0], taps.iter().map(|(_, t)| t.clone()).collect());
+                done += chunk.len();
+                progress(done, n);
+                Ok(())
+            };
+            forward_batches(model, data, &rows, &names, config.batch_size, device, each)
+        })?;
         for (slot, &i) in todo.iter().enumerate() {
-            if let Some(writer) = writers[slot].take() {
-                let t = Instant::now();
-                let finished = writer.finish();
-                layer_seconds[i] += t.elapsed().as_secs_f64();
-                if let Err(e) = finished {
-                    failures.push(LayerFailure {
-                        layer: plan.layers[i].clone(),
-                        error: e.to_string(),
-                    });
-                }
-            }
+            layer_seconds[i] = written.seconds[slot];
         }
+        failures = written.failures;
     }
     let seconds = if todo.is_empty() {
         0.0
@@ -342,30 +322,6 @@ pub fn extract(
     };
     write_manifest(&manifest_path, &manifest)?;
     Ok(manifest)
-}
-
-/// Appends one batch of a tap to its layer's writer, creating the writer on the first batch
-/// (when the layer's shape becomes known).
-fn write_batch(
-    writer: &mut Option<FeatureSetWriter>,
-    tensor: &Tensor,
-    labels: &[i64],
-    n: usize,
-    file: &Path,
-    metadata: &BTreeMap<String, String>,
-    shape: &mut Vec<usize>,
-) -> Result<()> {
-    if writer.is_none() {
-        *shape = tensor.dims()[1..].to_vec();
-        let mut full = vec![n];
-        full.extend_from_slice(shape);
-        *writer = Some(FeatureSetWriter::create(file, &full, metadata)?);
-    }
-    let rows = tensor_rows(tensor)?;
-    if let Some(w) = writer.as_mut() {
-        w.append(&rows, labels)?;
-    }
-    Ok(())
 }
 
 /// What the header of a feature-set file says.

@@ -14,6 +14,7 @@ mod config;
 mod error;
 mod extract;
 mod forward;
+mod writer;
 
 pub use config::{DatasetSection, ExtractConfig, ModelSection, ReduceSection};
 pub use error::{Error, Result};

@@ -162,20 +162,56 @@ pub(crate) fn conv_forward(conv: &Conv2d, x: &Tensor) -> candle_core::Result<Ten
     ops::conv2d(x, conv.weight(), conv.bias(), c.stride, c.padding)
 }
 
-/// `bn(conv(x))`. In eval mode, when nobody reads the convolution's own output, BatchNorm is
-/// folded into the convolution (`w·γ/σ`, `β − μ·γ/σ`): one pass instead of five, equal to
-/// 1e-5. Training, or a tapped convolution, keeps the two ops.
+/// How one `conv → bn → (+ residual) → (relu)` stage runs, and which of its outputs are read.
+#[derive(Clone, Copy)]
+struct Stage<'a> {
+    train: bool,
+    /// The convolution's own output is a requested tap (so BatchNorm cannot be folded in).
+    conv_tapped: bool,
+    /// BatchNorm's output is a requested tap (so what follows cannot be fused in).
+    bn_tapped: bool,
+    residual: Option<&'a Tensor>,
+    relu: bool,
+}
+
+/// The outputs of one stage: the convolution's and BatchNorm's where they were computed
+/// apart, and the stage's result.
+struct StageOut {
+    conv: Option<Tensor>,
+    bn: Option<Tensor>,
+    out: Tensor,
+}
+
+/// `relu(bn(conv(x)) + residual)`. In eval mode, when nobody reads the convolution's own
+/// output, BatchNorm is folded into the convolution (`w·γ/σ`, `β − μ·γ/σ`, equal to 1e-5);
+/// otherwise it is one per-channel pass over that output. When nobody reads BatchNorm's
+/// output either, the residual and ReLU join that same pass. Training keeps every op apart.
 fn conv_bn(
     conv: &Conv2d,
     bn: &BatchNorm,
     x: &Tensor,
-    train: bool,
-    conv_tapped: bool,
-) -> candle_core::Result<(Option<Tensor>, Tensor)> {
-    if train || conv_tapped {
+    st: Stage<'_>,
+) -> candle_core::Result<StageOut> {
+    let after = |y: &Tensor| -> candle_core::Result<Tensor> {
+        let y = match st.residual {
+            Some(r) => (y + r)?,
+            None => y.clone(),
+        };
+        if st.relu {
+            y.relu()
+        } else {
+            Ok(y)
+        }
+    };
+    if st.train {
         let h = conv_forward(conv, x)?;
-        let y = bn.forward_t(&h, train)?;
-        return Ok((Some(h), y));
+        let y = bn.forward_t(&h, true)?;
+        let out = after(&y)?;
+        return Ok(StageOut {
+            conv: Some(h),
+            bn: Some(y),
+            out,
+        });
     }
     let (gamma, beta) = match bn.weight_and_bias() {
         Some((g, b)) => (g.clone(), b.clone()),
@@ -186,6 +222,25 @@ fn conv_bn(
     };
     let scale = (gamma / (bn.running_var() + bn.eps())?.sqrt()?)?;
     let shift = (beta - (bn.running_mean() * &scale)?)?;
+    if st.conv_tapped {
+        // BatchNorm as one per-channel pass over the kept convolution output.
+        let h = conv_forward(conv, x)?;
+        if st.bn_tapped {
+            let y = ops::channel_affine(&h, &scale, &shift, None, false)?;
+            let out = after(&y)?;
+            return Ok(StageOut {
+                conv: Some(h),
+                bn: Some(y),
+                out,
+            });
+        }
+        let out = ops::channel_affine(&h, &scale, &shift, st.residual, st.relu)?;
+        return Ok(StageOut {
+            conv: Some(h),
+            bn: None,
+            out,
+        });
+    }
     let shift = match conv.bias() {
         Some(b) => ((b * &scale)? + shift)?,
         None => shift,
@@ -194,7 +249,21 @@ fn conv_bn(
         .weight()
         .broadcast_mul(&scale.reshape((scale.elem_count(), 1, 1, 1))?)?;
     let c = conv.config();
-    Ok((None, ops::conv2d(x, &w, Some(&shift), c.stride, c.padding)?))
+    if st.bn_tapped {
+        let y = ops::conv2d(x, &w, Some(&shift), c.stride, c.padding)?;
+        let out = after(&y)?;
+        return Ok(StageOut {
+            conv: None,
+            bn: Some(y),
+            out,
+        });
+    }
+    let out = ops::conv2d_eval(x, &w, &shift, st.residual, st.relu, c.stride, c.padding)?;
+    Ok(StageOut {
+        conv: None,
+        bn: None,
+        out,
+    })
 }
 
 /// The module paths of one block's taps.
@@ -285,33 +354,45 @@ impl BasicBlock {
         mut rec: Option<&mut TapRecorder<'_>>,
     ) -> candle_core::Result<Tensor> {
         let n = &self.names;
-        let tapped = [&n.conv1, &n.conv2, &n.ds0].map(|name| {
-            rec.as_deref()
-                .is_some_and(|r: &TapRecorder<'_>| r.wants(name))
-        });
+        let tapped: Vec<bool> = [&n.conv1, &n.bn1, &n.conv2, &n.bn2, &n.ds0, &n.ds1]
+            .iter()
+            .map(|name| rec.as_deref().is_some_and(|r| r.wants(name)))
+            .collect();
+        let stage = |at: usize, residual, relu| Stage {
+            train,
+            conv_tapped: tapped[at],
+            bn_tapped: tapped[at + 1],
+            residual,
+            relu,
+        };
         let mut record = |name: &str, t: Option<&Tensor>| {
             if let (Some(r), Some(t)) = (rec.as_deref_mut(), t) {
                 r.record(name, t);
             }
         };
-        let (c, h) = conv_bn(&self.conv1, &self.bn1, x, train, tapped[0])?;
-        record(&n.conv1, c.as_ref());
-        record(&n.bn1, Some(&h));
-        let (c, h) = conv_bn(&self.conv2, &self.bn2, &h.relu()?, train, tapped[1])?;
-        record(&n.conv2, c.as_ref());
-        record(&n.bn2, Some(&h));
+        // The shortcut first, so that conv2 can add it in its own pass.
         let identity = match &self.downsample {
             Some((conv, bn)) => {
-                let (c, d) = conv_bn(conv, bn, x, train, tapped[2])?;
-                record(&n.ds0, c.as_ref());
-                record(&n.ds1, Some(&d));
-                d
+                let s = conv_bn(conv, bn, x, stage(4, None, false))?;
+                record(&n.ds0, s.conv.as_ref());
+                record(&n.ds1, s.bn.as_ref().or(Some(&s.out)));
+                s.out
             }
             None => x.clone(),
         };
-        let out = (h + identity)?.relu()?;
-        record(&n.block, Some(&out));
-        Ok(out)
+        let s = conv_bn(&self.conv1, &self.bn1, x, stage(0, None, true))?;
+        record(&n.conv1, s.conv.as_ref());
+        record(&n.bn1, s.bn.as_ref());
+        let s = conv_bn(
+            &self.conv2,
+            &self.bn2,
+            &s.out,
+            stage(2, Some(&identity), true),
+        )?;
+        record(&n.conv2, s.conv.as_ref());
+        record(&n.bn2, s.bn.as_ref());
+        record(&n.block, Some(&s.out));
+        Ok(s.out)
     }
 
     fn tap_names(&self, out: &mut Vec<String>) {
@@ -405,12 +486,20 @@ impl ResNet18 {
         rec: &mut TapRecorder<'_>,
     ) -> candle_core::Result<Tensor> {
         rec.record("input", x);
-        let (c, h) = conv_bn(&self.conv1, &self.bn1, x, train, rec.wants("conv1"))?;
-        if let Some(c) = &c {
-            rec.record("conv1", c);
+        let stage = Stage {
+            train,
+            conv_tapped: rec.wants("conv1"),
+            bn_tapped: rec.wants("bn1"),
+            residual: None,
+            relu: true,
+        };
+        let s = conv_bn(&self.conv1, &self.bn1, x, stage)?;
+        for (name, t) in [("conv1", &s.conv), ("bn1", &s.bn)] {
+            if let Some(t) = t {
+                rec.record(name, t);
+            }
         }
-        rec.record("bn1", &h);
-        let h = h.relu()?;
+        let h = s.out;
         rec.record("relu", &h);
         let pool = self.maxpool;
         let mut h = ops::max_pool2d(&h, pool.kernel, pool.stride, pool.padding)?;

@@ -1,9 +1,13 @@
 //! 2-D convolution on the CPU as im2col + one gemm per image, with its own backward pass.
 //! candle's CPU backward goes through a direct transposed convolution that is 5–10× slower.
 
+use std::cell::RefCell;
+
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
+
+use super::output_vec;
 
 /// Number of partial weight gradients summed in a fixed order: fixed, so that the sum (and
 /// so training) is the same at any thread count.
@@ -54,32 +58,48 @@ impl ConvGeometry {
 
     /// Unfolds one image `[c_in, h, w]` into `cols` `[patch, pixels]`; padding reads 0.
     fn im2col(&self, image: &[f32], cols: &mut [f32]) {
+        self.im2col_into(image, cols, self.pixels(), 0)
+    }
+
+    /// Unfolds one image into the columns `at..at + pixels` of `cols`, whose rows are
+    /// `row_len` long: several images side by side make one wider product.
+    fn im2col_into(&self, image: &[f32], cols: &mut [f32], row_len: usize, at: usize) {
         let (oh, ow, s, p) = (self.out_h(), self.out_w(), self.stride, self.padding);
         let (h, w) = (self.height, self.width);
+        // "Same" convolutions (stride 1, output as large as the input) read each kernel
+        // offset as the whole plane shifted: one copy, then the wrapped edge columns zeroed.
+        let same = s == 1 && oh == h && ow == w;
         for c in 0..self.c_in {
             let plane = &image[c * h * w..(c + 1) * h * w];
             for i in 0..self.kernel_h {
                 for j in 0..self.kernel_w {
                     let row = (c * self.kernel_h + i) * self.kernel_w + j;
-                    let out = &mut cols[row * oh * ow..(row + 1) * oh * ow];
+                    let start = row * row_len + at;
+                    let out = &mut cols[start..start + oh * ow];
+                    if same {
+                        shifted_plane(
+                            plane,
+                            out,
+                            w,
+                            i as isize - p as isize,
+                            j as isize - p as isize,
+                        );
+                        continue;
+                    }
+                    let (lo, hi) = valid_range(ow, s, j, p, w);
+                    let x0 = (lo * s + j).saturating_sub(p);
                     for oy in 0..oh {
                         let dst = &mut out[oy * ow..(oy + 1) * ow];
                         let y = (oy * s + i) as isize - p as isize;
-                        if y < 0 || y >= h as isize {
+                        if y < 0 || y >= h as isize || lo >= hi {
                             dst.fill(0.0);
                             continue;
                         }
                         let src = &plane[y as usize * w..(y as usize + 1) * w];
-                        let (lo, hi) = valid_range(ow, s, j, p, w);
                         dst[..lo].fill(0.0);
-                        dst[hi.max(lo)..].fill(0.0);
-                        if s == 1 {
-                            let start = lo + j - p;
-                            dst[lo..hi].copy_from_slice(&src[start..start + hi - lo]);
-                        } else {
-                            for (ox, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
-                                *d = src[ox * s + j - p];
-                            }
+                        dst[hi..].fill(0.0);
+                        for (k, d) in dst[lo..hi].iter_mut().enumerate() {
+                            *d = src[x0 + k * s];
                         }
                     }
                 }
@@ -112,6 +132,32 @@ impl ConvGeometry {
                     }
                 }
             }
+        }
+    }
+}
+
+/// `out[y·w + x] = plane[(y + dy)·w + x + dx]`, 0 where that lies outside the plane.
+fn shifted_plane(plane: &[f32], out: &mut [f32], w: usize, dy: isize, dx: isize) {
+    let len = out.len() as isize;
+    let shift = dy * w as isize + dx;
+    let lo = (-shift).clamp(0, len) as usize;
+    let hi = (len - shift).clamp(0, len) as usize;
+    out[..lo].fill(0.0);
+    if lo < hi {
+        let from = (lo as isize + shift) as usize;
+        out[lo..hi].copy_from_slice(&plane[from..from + hi - lo]);
+    }
+    out[hi.max(lo)..].fill(0.0);
+    // A row's first (or last) |dx| values came from the neighbouring row: they are padding.
+    let edge = dx.unsigned_abs().min(w);
+    if edge > 0 {
+        for row in out.chunks_mut(w) {
+            let pad = if dx < 0 {
+                &mut row[..edge]
+            } else {
+                &mut row[w - edge..]
+            };
+            pad.fill(0.0);
         }
     }
 }
@@ -195,49 +241,127 @@ pub(super) fn f32_slice<'a>(
     }
 }
 
-/// `out = conv(x, w) + b` for the whole batch.
-fn forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-    let (patch, pixels) = (g.patch(), g.pixels());
-    let mut out = vec![0f32; g.batch * g.out_len()];
-    if g.batch == 0 || pixels == 0 {
-        return out;
-    }
-    let par = inner_parallelism(g.batch);
-    let one = |cols: &mut Vec<f32>, (image, out): (&[f32], &mut [f32])| {
-        if let Some(b) = bias {
-            for (o, row) in out.chunks_mut(pixels).enumerate() {
-                row.fill(b[o]);
-            }
+/// Below this many output pixels per image, images are unfolded side by side into one
+/// product: a 2×2 layer4 map alone would leave the gemm kernels mostly idle.
+const MIN_COLUMNS: usize = 256;
+
+/// What follows the product, in the same pass: `relu(conv + bias + residual)`, each part
+/// optional (a ResNet block's `bn2 → + identity → relu`, with BatchNorm folded).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub residual: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    /// Adds the residual and applies the ReLU to one image's output `dst` (already holding
+    /// the product and bias).
+    fn finish(&self, dst: &mut [f32], residual: Option<&[f32]>) {
+        match (residual, self.relu) {
+            (Some(r), true) => dst
+                .iter_mut()
+                .zip(r)
+                .for_each(|(d, r)| *d = (*d + r).max(0.0)),
+            (Some(r), false) => dst.iter_mut().zip(r).for_each(|(d, r)| *d += r),
+            (None, true) => dst.iter_mut().for_each(|d| *d = d.max(0.0)),
+            (None, false) => {}
         }
-        let cols: &[f32] = if g.is_pointwise() {
-            image
-        } else {
-            g.im2col(image, cols);
-            cols
-        };
-        let dims = (g.c_out, pixels, patch);
-        matmul(
-            out,
-            bias.is_some(),
-            dims,
-            w,
-            (patch, 1),
-            cols,
-            (pixels, 1),
-            par,
-        );
+    }
+}
+
+thread_local! {
+    /// Each thread's unfolding buffer, kept between calls: a fresh zeroed one per block of
+    /// images cost 7% of a ResNet-18 forward in memset and page faults.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a buffer of `len` values whose contents are unspecified.
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        // Re-entered (a gemm's rayon job ran another convolution on this thread).
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
+
+/// `out = epilogue(conv(x, w))` for the whole batch.
+fn forward(g: &ConvGeometry, x: &[f32], w: &[f32], epi: Epilogue<'_>) -> Vec<f32> {
+    let (patch, pixels) = (g.patch(), g.pixels());
+    if g.batch == 0 || g.out_len() == 0 {
+        return Vec::new();
+    }
+    // An empty product (no input channels) stores nothing: start from zeros then.
+    let mut out = match patch {
+        0 => vec![0f32; g.batch * g.out_len()],
+        _ => output_vec(g.batch * g.out_len()),
     };
-    let work = x
-        .par_chunks(g.in_len())
-        .zip(out.par_chunks_mut(g.out_len()));
-    let init = || vec![0f32; if g.is_pointwise() { 0 } else { patch * pixels }];
+    let block = MIN_COLUMNS.div_ceil(pixels).min(g.batch);
+    let blocks = g.batch.div_ceil(block);
+    let par = inner_parallelism(blocks);
+    let direct = block == 1 && g.is_pointwise();
+    let (in_block, out_block) = (block * g.in_len(), block * g.out_len());
+    // One block of images: unfold side by side, one product, then back to [n, c_out, pixels].
+    let one = |(index, out): (usize, &mut [f32])| {
+        let n = out.len() / g.out_len();
+        let columns = n * pixels;
+        let images = &x[index * in_block..index * in_block + n * g.in_len()];
+        let residual = epi
+            .residual
+            .map(|r| &r[index * out_block..index * out_block + out.len()]);
+        let cols_len = if direct { 0 } else { patch * columns };
+        let product_len = if n > 1 { g.c_out * columns } else { 0 };
+        with_scratch(cols_len + product_len, |scratch| {
+            let (cols, product) = scratch.split_at_mut(cols_len);
+            let cols: &[f32] = if direct {
+                images
+            } else {
+                for (i, image) in images.chunks(g.in_len()).enumerate() {
+                    g.im2col_into(image, cols, columns, i * pixels);
+                }
+                cols
+            };
+            let product_into = |target: &mut [f32]| {
+                if let Some(b) = epi.bias {
+                    for (o, row) in target.chunks_mut(columns).enumerate() {
+                        row.fill(b[o]);
+                    }
+                }
+                let dims = (g.c_out, columns, patch);
+                matmul(
+                    target,
+                    epi.bias.is_some(),
+                    dims,
+                    w,
+                    (patch, 1),
+                    cols,
+                    (columns, 1),
+                    par,
+                );
+            };
+            if n == 1 {
+                product_into(out);
+                return;
+            }
+            product_into(product);
+            for (i, image_out) in out.chunks_mut(g.out_len()).enumerate() {
+                for (o, row) in image_out.chunks_mut(pixels).enumerate() {
+                    let at = o * columns + i * pixels;
+                    row.copy_from_slice(&product[at..at + pixels]);
+                }
+            }
+        });
+        epi.finish(out, residual);
+    };
     if matches!(par, Parallelism::None) {
-        work.for_each_init(init, one);
+        out.par_chunks_mut(out_block).enumerate().for_each(one);
     } else {
-        let mut cols = init();
-        x.chunks(g.in_len())
-            .zip(out.chunks_mut(g.out_len()))
-            .for_each(|pair| one(&mut cols, pair));
+        out.chunks_mut(out_block).enumerate().for_each(one);
     }
     out
 }
@@ -251,26 +375,26 @@ fn grad_input(g: &ConvGeometry, grad_out: &[f32], w: &[f32]) -> Vec<f32> {
     }
     let par = inner_parallelism(g.batch);
     let dims = (patch, pixels, g.c_out);
-    let one = |cols: &mut Vec<f32>, (dout, dx): (&[f32], &mut [f32])| {
+    let one = |(dout, dx): (&[f32], &mut [f32])| {
         if g.is_pointwise() {
             matmul(dx, false, dims, w, (1, patch), dout, (pixels, 1), par);
         } else {
-            matmul(cols, false, dims, w, (1, patch), dout, (pixels, 1), par);
-            g.col2im(cols, dx);
+            with_scratch(patch * pixels, |cols| {
+                matmul(cols, false, dims, w, (1, patch), dout, (pixels, 1), par);
+                g.col2im(cols, dx);
+            });
         }
     };
-    let init = || vec![0f32; if g.is_pointwise() { 0 } else { patch * pixels }];
     if matches!(par, Parallelism::None) {
         grad_out
             .par_chunks(g.out_len())
             .zip(grad_x.par_chunks_mut(g.in_len()))
-            .for_each_init(init, one);
+            .for_each(one);
     } else {
-        let mut cols = init();
         grad_out
             .chunks(g.out_len())
             .zip(grad_x.chunks_mut(g.in_len()))
-            .for_each(|pair| one(&mut cols, pair));
+            .for_each(one);
     }
     grad_x
 }
@@ -386,7 +510,7 @@ impl CustomOp2 for Conv {
             &g,
             f32_slice(s1, l1, "input")?,
             f32_slice(s2, l2, "weight")?,
-            None,
+            Epilogue::default(),
         );
         Ok((CpuStorage::F32(out), g.out_shape()))
     }
@@ -440,11 +564,15 @@ impl CustomOp3 for ConvBias {
                 g.c_out
             )
         }
+        let epilogue = Epilogue {
+            bias: Some(b),
+            ..Default::default()
+        };
         let out = forward(
             &g,
             f32_slice(s1, l1, "input")?,
             f32_slice(s2, l2, "weight")?,
-            Some(b),
+            epilogue,
         );
         Ok((CpuStorage::F32(out), g.out_shape()))
     }
@@ -473,6 +601,85 @@ impl CustomOp3 for ConvBias {
             false => None,
         };
         Ok((gx, gw, gb))
+    }
+}
+
+/// Inference only: `relu(conv(x, w) + bias + residual)` in one pass, as `(x, w)` or
+/// `(x, w, residual)`. Backward is an error (training keeps the ops apart).
+#[derive(Debug, Clone)]
+pub(crate) struct ConvEval {
+    pub conv: Conv,
+    pub bias: Vec<f32>,
+    pub relu: bool,
+}
+
+impl ConvEval {
+    fn run(
+        &self,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        residual: Option<&[f32]>,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = self.conv.geometry(l1, l2)?;
+        if self.bias.len() != g.c_out {
+            candle_core::bail!(
+                "conv2d: bias has {} values for {} channels",
+                self.bias.len(),
+                g.c_out
+            )
+        }
+        if residual.is_some_and(|r| r.len() != g.batch * g.out_len()) {
+            candle_core::bail!(
+                "conv2d: the residual's shape differs from the output's {:?}",
+                g.out_shape()
+            )
+        }
+        let epilogue = Epilogue {
+            bias: Some(&self.bias),
+            residual,
+            relu: self.relu,
+        };
+        let out = forward(
+            &g,
+            f32_slice(s1, l1, "input")?,
+            f32_slice(s2, l2, "weight")?,
+            epilogue,
+        );
+        Ok((CpuStorage::F32(out), g.out_shape()))
+    }
+}
+
+impl CustomOp2 for ConvEval {
+    fn name(&self) -> &'static str {
+        "probe-conv2d-eval"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.run((s1, l1), (s2, l2), None)
+    }
+}
+
+impl CustomOp3 for ConvEval {
+    fn name(&self) -> &'static str {
+        "probe-conv2d-eval-residual"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.run((s1, l1), (s2, l2), Some(f32_slice(s3, l3, "residual")?))
     }
 }
 

@@ -5,6 +5,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tenso
 use rayon::prelude::*;
 
 use super::conv::f32_slice;
+use super::output_vec;
 
 /// `nn.MaxPool2d(kernel, stride, padding)` as a candle op on `[n, c, h, w]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +77,8 @@ impl CustomOp1 for MaxPool {
         let (n, c, h, w) = self.check(layout)?;
         let x = f32_slice(storage, layout, "max-pool input")?;
         let (oh, ow) = (self.out_side(h), self.out_side(w));
-        let mut out = vec![0f32; n * c * oh * ow];
+        // Every window writes its output.
+        let mut out = output_vec(n * c * oh * ow);
         if oh * ow > 0 {
             out.par_chunks_mut(oh * ow)
                 .zip(x.par_chunks(h * w))
