@@ -7,8 +7,9 @@ scripts/bench-models.sh).
    forward passes with hooks that keep each tap's output (no files), torchvision's resnet18
    with the same stem.
 2. Training on mnist-10k (8,000 training digits, batch 32, Adam lr 1e-3), the MLP and the small
-   CNN: samples per second of the last epoch's training steps (ours from metrics.jsonl,
-   PyTorch timed around its loop), and the validation accuracy each reaches.
+   CNN: samples per second of the training steps in the fastest epoch after the first (ours
+   from metrics.jsonl, PyTorch timed around its loop; the machine is shared and noisy), and the
+   validation accuracy each reaches after the last epoch.
 
 Prints each pair and the ratio ours/PyTorch in throughput (above 1 means we are faster).
 """
@@ -117,6 +118,7 @@ def train_torch(arch, epochs):
     val, train = order[:2000], order[2000:]
     model = Mlp() if arch == "mlp" else SmallCnn()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rates = []
     for _ in range(epochs):
         model.train()
         t = time.perf_counter()
@@ -124,19 +126,24 @@ def train_torch(arch, epochs):
             opt.zero_grad()
             nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
             opt.step()
-        seconds = time.perf_counter() - t
+        rates.append(len(train) / (time.perf_counter() - t))
     model.eval()
     with torch.no_grad():
         acc = (model(x[val]).argmax(1) == y[val]).float().mean().item()
-    return len(train) / seconds, acc
+    return best_rate(rates), acc
+
+
+def best_rate(rates):
+    """The fastest epoch after the first (which warms up): this machine's neighbours add noise."""
+    return max(rates[1:] or rates)
 
 
 def train_ours(bin_dir, arch, epochs, folder):
     subprocess.run([os.path.join(bin_dir, "probe-train"), "--env", "mnist", "--model", arch,
                     "--data", DATA, "--epochs", str(epochs), "--out", folder, "-q"],
                    check=True, stdout=subprocess.DEVNULL)
-    last = [json.loads(line) for line in open(os.path.join(folder, "metrics.jsonl"))][-1]
-    return last["samples_per_second"], last["val_accuracy"]
+    rows = [json.loads(line) for line in open(os.path.join(folder, "metrics.jsonl"))]
+    return best_rate([r["samples_per_second"] for r in rows]), rows[-1]["val_accuracy"]
 
 
 def main():
@@ -144,7 +151,8 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release"))
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--epochs", type=int, default=2, help="training epochs (the last is timed)")
+    ap.add_argument("--epochs", type=int, default=4,
+                    help="training epochs (the fastest after the first counts)")
     ap.add_argument("--repeat", type=int, default=2, help="extraction runs (the fastest counts)")
     ap.add_argument("--only", default="extract,mlp,cnn")
     a = ap.parse_args()

@@ -40,6 +40,17 @@ pub fn print_error(line: &str) {
     let _ = writeln!(std::io::stderr(), "error: {line}");
 }
 
+/// Fixes the thread count for candle at startup, unless the user set `RAYON_NUM_THREADS`:
+/// without it, candle re-reads /proc/cpuinfo on every matrix product (a tenth of an MLP
+/// training step). The count is rayon's own default, so nothing else changes. Call before any
+/// thread starts.
+pub fn pin_thread_count() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    }
+}
+
 /// A worker pool of `threads` threads (all cores when `None`).
 pub fn thread_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
     if threads == Some(0) {

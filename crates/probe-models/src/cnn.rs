@@ -1,6 +1,6 @@
 //! A small two-convolution network for MNIST-sized images.
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -162,11 +162,11 @@ impl Tapped for SmallCnn {
         let h = ops::max_pool2d(&h, 2, 2, 0).map_err(ctx("pool2"))?;
         rec.record("pool2", &h);
         let h = h.flatten_from(1).map_err(ctx("flatten"))?;
-        let h = self.fc1.forward(&h).map_err(ctx("fc1"))?;
+        let h = ops::linear(&h, self.fc1.weight(), self.fc1.bias()).map_err(ctx("fc1"))?;
         rec.record("fc1", &h);
         let h = h.relu().map_err(ctx("relu3"))?;
         rec.record("relu3", &h);
-        let h = self.fc2.forward(&h).map_err(ctx("fc2"))?;
+        let h = ops::linear(&h, self.fc2.weight(), self.fc2.bias()).map_err(ctx("fc2"))?;
         rec.record("fc2", &h);
         Ok((h, rec.finish(NAME)?))
     }

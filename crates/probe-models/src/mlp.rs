@@ -1,10 +1,11 @@
 //! A multi-layer perceptron for flat or image inputs.
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ops;
 use crate::taps::{check_dtype_device, TapRecorder, Tapped};
 
 const NAME: &str = "mlp";
@@ -147,8 +148,7 @@ impl Tapped for Mlp {
             .map_err(Error::candle("mlp: flattening the input"))?;
         let last = self.layers.len() - 1;
         for (i, (layer, (fc, relu))) in self.layers.iter().zip(&self.names).enumerate() {
-            h = layer
-                .forward(&h)
+            h = ops::linear(&h, layer.weight(), layer.bias())
                 .map_err(Error::candle(format!("mlp: forward through `{fc}`")))?;
             rec.record(fc, &h);
             if i < last {

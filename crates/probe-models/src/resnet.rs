@@ -512,7 +512,7 @@ impl ResNet18 {
         }
         let h = adaptive_avg_pool_1x1(&h)?;
         rec.record("avgpool", &h);
-        let h = self.fc.forward(&h.flatten_from(1)?)?;
+        let h = ops::linear(&h.flatten_from(1)?, self.fc.weight(), self.fc.bias())?;
         rec.record("fc", &h);
         Ok(h)
     }

@@ -37,6 +37,7 @@ enum Stage {
 }
 
 fn main() -> std::process::ExitCode {
+    probe_cli::output::pin_thread_count();
     let outcome = match Cli::parse().stage {
         Stage::Run(args) => run::run(&args),
         Stage::Train(args) => train::run(&args),

@@ -176,7 +176,7 @@ fn valid_range(ow: usize, s: usize, j: usize, p: usize, w: usize) -> (usize, usi
 
 /// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`, each given by its row and column strides.
 #[allow(clippy::too_many_arguments)]
-fn matmul(
+pub(super) fn matmul(
     dst: &mut [f32],
     accumulate: bool,
     (m, n, k): (usize, usize, usize),

@@ -3,12 +3,14 @@
 
 mod affine;
 mod conv;
+mod linear;
 mod pool;
 
 use candle_core::{DType, Device, Result, Tensor};
 
 use affine::ChannelAffine;
 use conv::{Conv, ConvBias, ConvEval};
+use linear::{Linear, LinearBias};
 use pool::MaxPool;
 
 /// A vector of `len` values that the caller overwrites entirely before reading: zeroing
@@ -49,6 +51,19 @@ pub fn conv2d(
     match b {
         Some(b) => x.apply_op3(&w, &b.contiguous()?, ConvBias(conv)),
         None => x.apply_op2(&w, conv),
+    }
+}
+
+/// `x · wᵀ + b` like `nn.Linear`: `x [rows, in]`, `w [out, in]`, `b [out]`; other ranks,
+/// devices and dtypes go through candle's ops.
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    if !fast_path(x) || w.dtype() != DType::F32 || x.rank() != 2 {
+        return candle_nn::Module::forward(&candle_nn::Linear::new(w.clone(), b.cloned()), x);
+    }
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    match b {
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, LinearBias),
+        None => x.apply_op2(&w, Linear),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use candle_core::{Device, Module, Tensor, Var};
 
-use super::{conv2d, max_pool2d};
+use super::{conv2d, linear, max_pool2d};
 
 fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
@@ -160,4 +160,34 @@ fn bad_shapes_are_errors_not_panics() {
     assert!(conv2d(&x, &randn(&[4, 2, 5, 5], 1), None, 1, 0).is_err());
     assert!(max_pool2d(&x, 5, 1, 0).is_err());
     assert!(max_pool2d(&x, 2, 0, 0).is_err());
+}
+
+#[test]
+fn linear_matches_candle_values_and_gradients() {
+    // Small (one thread) and large (gemm's threads) products, with and without a bias.
+    for (i, &(rows, inputs, outputs)) in [(3, 5, 4), (32, 784, 256), (1, 7, 1)].iter().enumerate() {
+        let seed = 100 + 10 * i as u64;
+        let x = Var::from_tensor(&randn(&[rows, inputs], seed)).unwrap();
+        let w = Var::from_tensor(&randn(&[outputs, inputs], seed + 1)).unwrap();
+        let b = Var::from_tensor(&randn(&[outputs], seed + 2)).unwrap();
+        let up = randn(&[rows, outputs], seed + 3);
+        for bias in [Some(b.as_tensor()), None] {
+            let ours = linear(&x, &w, bias).unwrap();
+            let reference = candle_nn::Linear::new(w.as_tensor().clone(), bias.cloned());
+            let theirs = reference.forward(&x).unwrap();
+            assert!(max_rel_diff(&ours, &theirs) < 1e-5, "case {i}: values");
+            let g_ours = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            let g_theirs = (theirs * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            for (name, var) in [("x", &x), ("w", &w), ("b", &b)] {
+                match (g_ours.get(var), g_theirs.get(var)) {
+                    (Some(a), Some(e)) => {
+                        let d = max_rel_diff(a, e);
+                        assert!(d < 1e-5, "case {i}: gradient of {name} differs by {d}");
+                    }
+                    (None, None) => assert!(bias.is_none() && name == "b"),
+                    _ => panic!("case {i}: gradient of {name} present on one side only"),
+                }
+            }
+        }
+    }
 }
