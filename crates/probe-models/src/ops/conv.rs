@@ -150,14 +150,13 @@ fn shifted_plane(plane: &[f32], out: &mut [f32], w: usize, dy: isize, dx: isize)
     out[hi.max(lo)..].fill(0.0);
     // A row's first (or last) |dx| values came from the neighbouring row: they are padding.
     let edge = dx.unsigned_abs().min(w);
-    if edge > 0 {
+    let first = if dx < 0 { 0 } else { w - edge };
+    if edge == 1 {
+        // A 3×3 kernel's case: one value per row, where a fill would be a memset call.
+        out.iter_mut().skip(first).step_by(w).for_each(|v| *v = 0.0);
+    } else if edge > 1 {
         for row in out.chunks_mut(w) {
-            let pad = if dx < 0 {
-                &mut row[..edge]
-            } else {
-                &mut row[w - edge..]
-            };
-            pad.fill(0.0);
+            row[first..first + edge].fill(0.0);
         }
     }
 }

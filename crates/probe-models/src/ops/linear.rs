@@ -48,7 +48,8 @@ fn forward(d: Dims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     if d.inputs == 0 || len == 0 {
         let mut out = vec![0f32; len];
         if let Some(b) = bias {
-            out.chunks_mut(d.outputs.max(1)).for_each(|r| r.copy_from_slice(b));
+            out.chunks_mut(d.outputs.max(1))
+                .for_each(|r| r.copy_from_slice(b));
         }
         return out;
     }
@@ -59,7 +60,16 @@ fn forward(d: Dims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let par = parallelism(d.rows, d.outputs, d.inputs);
     let sizes = (d.rows, d.outputs, d.inputs);
     // wᵀ read in place: element (i, o) of wᵀ is w[o·inputs + i].
-    matmul(&mut out, bias.is_some(), sizes, x, (d.inputs, 1), w, (1, d.inputs), par);
+    matmul(
+        &mut out,
+        bias.is_some(),
+        sizes,
+        x,
+        (d.inputs, 1),
+        w,
+        (1, d.inputs),
+        par,
+    );
     out
 }
 
@@ -80,7 +90,12 @@ impl CustomOp2 for Linear {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let d = dims(l1, l2)?;
-        let out = forward(d, f32_slice(s1, l1, "input")?, f32_slice(s2, l2, "weight")?, None);
+        let out = forward(
+            d,
+            f32_slice(s1, l1, "input")?,
+            f32_slice(s2, l2, "weight")?,
+            None,
+        );
         Ok((CpuStorage::F32(out), Shape::from((d.rows, d.outputs))))
     }
 
@@ -117,7 +132,11 @@ impl CustomOp3 for LinearBias {
         let d = dims(l1, l2)?;
         let b = f32_slice(s3, l3, "bias")?;
         if b.len() != d.outputs {
-            candle_core::bail!("linear: bias has {} values for {} outputs", b.len(), d.outputs)
+            candle_core::bail!(
+                "linear: bias has {} values for {} outputs",
+                b.len(),
+                d.outputs
+            )
         }
         let x = f32_slice(s1, l1, "input")?;
         let out = forward(d, x, f32_slice(s2, l2, "weight")?, Some(b));
@@ -203,7 +222,16 @@ impl CustomOp2 for Grad {
                 let mut out = vec![0f32; d.rows * d.inputs];
                 let sizes = (d.rows, d.inputs, d.outputs);
                 let par = parallelism(d.rows, d.inputs, d.outputs);
-                matmul(&mut out, false, sizes, g, (d.outputs, 1), other, (d.inputs, 1), par);
+                matmul(
+                    &mut out,
+                    false,
+                    sizes,
+                    g,
+                    (d.outputs, 1),
+                    other,
+                    (d.inputs, 1),
+                    par,
+                );
                 (out, Shape::from((d.rows, d.inputs)))
             }
             Grad::Weight(d) => {
@@ -211,7 +239,16 @@ impl CustomOp2 for Grad {
                 let sizes = (d.outputs, d.inputs, d.rows);
                 let par = parallelism(d.outputs, d.inputs, d.rows);
                 // gᵀ read in place: element (o, r) of gᵀ is g[r·outputs + o].
-                matmul(&mut out, false, sizes, g, (1, d.outputs), other, (d.inputs, 1), par);
+                matmul(
+                    &mut out,
+                    false,
+                    sizes,
+                    g,
+                    (1, d.outputs),
+                    other,
+                    (d.inputs, 1),
+                    par,
+                );
                 (out, Shape::from((d.outputs, d.inputs)))
             }
         };

@@ -43,6 +43,8 @@ fn conv2d_matches_candle_values_and_gradients() {
         (2, 3, 11, 4, 7, 2, 3),
         (17, 2, 6, 3, 3, 1, 0),
         (9, 8, 7, 16, 3, 2, 1),
+        (2, 3, 9, 4, 5, 1, 2),
+        (40, 3, 4, 5, 3, 1, 1),
     ];
     for (i, &(n, c, side, o, k, s, p)) in cases.iter().enumerate() {
         let seed = 10 * i as u64;
@@ -177,7 +179,12 @@ fn linear_matches_candle_values_and_gradients() {
             let theirs = reference.forward(&x).unwrap();
             assert!(max_rel_diff(&ours, &theirs) < 1e-5, "case {i}: values");
             let g_ours = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
-            let g_theirs = (theirs * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            let g_theirs = (theirs * &up)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
             for (name, var) in [("x", &x), ("w", &w), ("b", &b)] {
                 match (g_ours.get(var), g_theirs.get(var)) {
                     (Some(a), Some(e)) => {
