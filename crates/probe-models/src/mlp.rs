@@ -152,8 +152,7 @@ impl Tapped for Mlp {
                 .map_err(Error::candle(format!("mlp: forward through `{fc}`")))?;
             rec.record(fc, &h);
             if i < last {
-                h = h
-                    .relu()
+                h = ops::relu(&h)
                     .map_err(Error::candle(format!("mlp: forward through `{relu}`")))?;
                 rec.record(relu, &h);
             }

@@ -198,7 +198,7 @@ fn conv_bn(
             None => y.clone(),
         };
         if st.relu {
-            y.relu()
+            ops::relu(&y)
         } else {
             Ok(y)
         }

@@ -40,6 +40,24 @@ impl MaxPool {
     /// always holds at least one real pixel, since padding ≤ kernel / 2.
     fn windows(&self, plane: &[f32], h: usize, w: usize, mut visit: impl FnMut(usize, usize)) {
         let (oh, ow) = (self.out_side(h), self.out_side(w));
+        if self.padding == 0 && self.kernel == 2 {
+            // The common 2×2 case, unrolled: every window lies inside the plane.
+            let s = self.stride;
+            for oy in 0..oh {
+                let (top, bottom) = (oy * s * w, (oy * s + 1) * w);
+                for ox in 0..ow {
+                    let x = ox * s;
+                    let mut best = top + x;
+                    for at in [top + x + 1, bottom + x, bottom + x + 1] {
+                        if wins(plane[at], plane[best]) {
+                            best = at;
+                        }
+                    }
+                    visit(oy * ow + ox, best);
+                }
+            }
+            return;
+        }
         let (k, s, p) = (
             self.kernel as isize,
             self.stride as isize,
@@ -52,12 +70,9 @@ impl MaxPool {
                 let x0 = ox as isize * s - p;
                 let xs = x0.max(0) as usize..((x0 + k).min(w as isize)) as usize;
                 let mut best = ys.start * w + xs.start;
-                let mut max = plane[best];
                 for y in ys.clone() {
                     for x in xs.clone() {
-                        let v = plane[y * w + x];
-                        if v > max || v.is_nan() && !max.is_nan() {
-                            max = v;
+                        if wins(plane[y * w + x], plane[best]) {
                             best = y * w + x;
                         }
                     }
@@ -66,6 +81,13 @@ impl MaxPool {
             }
         }
     }
+}
+
+/// Whether `v` replaces the window's maximum so far, scanning in order: larger, or the first
+/// NaN (which then stays, as in PyTorch).
+#[inline]
+fn wins(v: f32, max: f32) -> bool {
+    v > max || v.is_nan() && !max.is_nan()
 }
 
 impl CustomOp1 for MaxPool {

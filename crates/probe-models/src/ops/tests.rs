@@ -2,7 +2,7 @@
 
 use candle_core::{Device, Module, Tensor, Var};
 
-use super::{conv2d, linear, max_pool2d};
+use super::{conv2d, linear, max_pool2d, relu};
 
 fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
@@ -113,7 +113,14 @@ fn conv2d_weight_gradient_is_the_same_at_any_thread_count() {
 
 #[test]
 fn max_pool_matches_the_separable_pool_and_routes_gradients_to_the_maximum() {
-    for &(n, c, side, k, s, p) in &[(2, 3, 8, 2, 2, 0), (3, 2, 9, 3, 2, 1), (1, 4, 7, 3, 1, 1)] {
+    let cases = [
+        (2, 3, 8, 2, 2, 0),
+        (2, 2, 7, 2, 2, 0),
+        (2, 2, 5, 2, 1, 0),
+        (3, 2, 9, 3, 2, 1),
+        (1, 4, 7, 3, 1, 1),
+    ];
+    for &(n, c, side, k, s, p) in &cases {
         let x = Var::from_tensor(&randn(&[n, c, side, side], side as u64)).unwrap();
         let reference = crate::resnet::MaxPool2d {
             kernel: k,
@@ -195,6 +202,30 @@ fn linear_matches_candle_values_and_gradients() {
                     _ => panic!("case {i}: gradient of {name} present on one side only"),
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn relu_passes_gradient_only_where_the_input_is_positive_as_pytorch_does() {
+    for n in [7, 100_003] {
+        let mut x = randn(&[n], n as u64);
+        if n == 7 {
+            x = Tensor::new(
+                &[-1f32, 0.0, 2.0, -0.0, 3.5, f32::MIN_POSITIVE, -5.0],
+                &Device::Cpu,
+            )
+            .unwrap();
+        }
+        let x = Var::from_tensor(&x).unwrap();
+        let up = randn(&[n], 5);
+        let y = relu(&x).unwrap();
+        assert_eq!(max_rel_diff(&y, &x.relu().unwrap()), 0.0);
+        let g = (&y * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        let g = g.get(&x).unwrap().to_vec1::<f32>().unwrap();
+        let (xs, ups) = (x.to_vec1::<f32>().unwrap(), up.to_vec1::<f32>().unwrap());
+        for ((g, x), u) in g.iter().zip(&xs).zip(&ups) {
+            assert_eq!(*g, if *x > 0.0 { *u } else { 0.0 }, "at x = {x}");
         }
     }
 }
