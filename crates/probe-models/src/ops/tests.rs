@@ -229,3 +229,41 @@ fn relu_passes_gradient_only_where_the_input_is_positive_as_pytorch_does() {
         }
     }
 }
+
+#[test]
+fn a_small_cnn_step_gives_the_same_gradients_at_any_thread_count() {
+    let x = randn(&[6, 1, 12, 12], 1);
+    let w1 = Var::from_tensor(&randn(&[4, 1, 3, 3], 2)).unwrap();
+    let b1 = Var::from_tensor(&randn(&[4], 3)).unwrap();
+    let w2 = Var::from_tensor(&randn(&[8, 4, 3, 3], 4)).unwrap();
+    let fc = Var::from_tensor(&randn(&[5, 8 * 3 * 3], 5)).unwrap();
+    let grads_at = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let h = relu(&conv2d(&x, &w1, Some(&b1), 1, 1).unwrap()).unwrap();
+            let h = max_pool2d(&h, 2, 2, 0).unwrap();
+            let h = relu(&conv2d(&h, &w2, None, 1, 1).unwrap()).unwrap();
+            let h = max_pool2d(&h, 2, 2, 0).unwrap().flatten_from(1).unwrap();
+            let y = linear(&h, &fc, None).unwrap();
+            let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            [&w1, &b1, &w2, &fc].map(|v| {
+                g.get(v)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            })
+        })
+    };
+    let one = grads_at(1);
+    assert!(
+        one.iter().all(|g| g.iter().any(|v| *v != 0.0)),
+        "all-zero gradients"
+    );
+    assert_eq!(one, grads_at(2));
+    assert_eq!(one, grads_at(3));
+}
