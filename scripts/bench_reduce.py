@@ -45,6 +45,8 @@ def speed(a, work):
     cases = [(20_000, 4096, 256), (50_000, 2048, 512)]
     if a.quick:
         cases = [(5_000, 1024, 64)]
+    if a.cases:
+        cases = [tuple(int(v) for v in c.split("x")) for c in a.cases.split(",")]
     print(f"machine: {os.cpu_count()} cores; best of {a.repeat} run(s) per tool")
     for n, d, k in cases:
         src = os.path.join(work, f"lowrank-{n}x{d}.safetensors")
@@ -119,6 +121,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the best is kept")
     ap.add_argument("--quick", action="store_true", help="one small case (smoke test)")
     ap.add_argument("--skip-alpha", action="store_true")
+    ap.add_argument("--cases", help="NxDxK,... in place of the default cases, e.g. 10000x25088x2500")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bench-reduce-")
     speed(a, work)

@@ -372,3 +372,28 @@ fn checked_params_deserialise_only_through_the_check() {
     let e = serde_json::from_str::<probe_reduce::ValidReduceParams>(&bad).unwrap_err();
     assert!(e.to_string().contains("n_components"), "{e}");
 }
+
+#[test]
+fn a_wide_reduction_is_the_same_at_any_thread_count() {
+    // Large enough for faer to split the products, the Gram matrices and the triangular
+    // solves of CholeskyQR2 across threads.
+    let (n, d) = (2500, 1200);
+    let data = low_rank(n, d, 40, 0.3, 0.0);
+    let params = ReduceParams::new(300).seed(5).check().unwrap();
+    let run = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| reduce_rows(&DenseRows::new(&data, n, d), &params).unwrap())
+    };
+    let one = run(1);
+    for threads in [2, 3] {
+        let other = run(threads);
+        assert!(
+            one.features == other.features,
+            "features differ between 1 and {threads} threads"
+        );
+        assert_eq!(one.singular_values, other.singular_values);
+    }
+}
