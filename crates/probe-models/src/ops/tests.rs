@@ -232,11 +232,18 @@ fn relu_passes_gradient_only_where_the_input_is_positive_as_pytorch_does() {
 
 #[test]
 fn a_small_cnn_step_gives_the_same_gradients_at_any_thread_count() {
-    let x = randn(&[6, 1, 12, 12], 1);
-    let w1 = Var::from_tensor(&randn(&[4, 1, 3, 3], 2)).unwrap();
-    let b1 = Var::from_tensor(&randn(&[4], 3)).unwrap();
-    let w2 = Var::from_tensor(&randn(&[8, 4, 3, 3], 4)).unwrap();
-    let fc = Var::from_tensor(&randn(&[5, 8 * 3 * 3], 5)).unwrap();
+    // Six images run side by side; a single one splits each product across the threads.
+    for (batch, side) in [(6, 12), (1, 48)] {
+        small_cnn_step_is_thread_independent(batch, side);
+    }
+}
+
+fn small_cnn_step_is_thread_independent(batch: usize, side: usize) {
+    let x = randn(&[batch, 1, side, side], 1);
+    let w1 = Var::from_tensor(&randn(&[8, 1, 3, 3], 2)).unwrap();
+    let b1 = Var::from_tensor(&randn(&[8], 3)).unwrap();
+    let w2 = Var::from_tensor(&randn(&[32, 8, 3, 3], 4)).unwrap();
+    let fc = Var::from_tensor(&randn(&[5, 32 * (side / 4) * (side / 4)], 5)).unwrap();
     let grads_at = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
