@@ -126,8 +126,15 @@ impl ConvGeometry {
                         }
                         let dst = &mut plane[y as usize * w..(y as usize + 1) * w];
                         let src = &src_rows[oy * ow..(oy + 1) * ow];
-                        for ox in lo..hi {
-                            dst[ox * s + j - p] += src[ox];
+                        if s == 1 && lo < hi {
+                            // Contiguous on both sides: a vectorised add.
+                            let at = lo + j - p;
+                            let dst = &mut dst[at..at + hi - lo];
+                            dst.iter_mut().zip(&src[lo..hi]).for_each(|(d, v)| *d += v);
+                        } else {
+                            for ox in lo..hi {
+                                dst[ox * s + j - p] += src[ox];
+                            }
                         }
                     }
                 }
