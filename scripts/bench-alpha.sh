@@ -5,8 +5,11 @@
 # scripts/bench_alpha.py (--repeat N, --only mnist|mixture).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! python3 -c "import numpy, sklearn, safetensors" 2>/dev/null; then
-  python3 -m pip install --quiet numpy scikit-learn safetensors
+# The Python package's virtual environment (scripts/python-build.sh), never the system's.
+venv="${PROBE_VENV:-${HOME:-/tmp}/.cache/sparsity-probe-venv}"
+[[ -x $venv/bin/python ]] || python3 -m venv "$venv"
+if ! "$venv/bin/python" -c "import numpy, sklearn, safetensors" 2>/dev/null; then
+  "$venv/bin/python" -m pip install --quiet numpy scikit-learn safetensors
 fi
 cargo build --release --quiet -p probe-cli --bin probe-alpha
-exec python3 scripts/bench_alpha.py "$@"
+exec "$venv/bin/python" scripts/bench_alpha.py "$@"
