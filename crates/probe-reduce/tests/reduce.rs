@@ -153,18 +153,27 @@ fn explained_variance_ratio_is_scikit_learns_for_truncated_svd() {
     assert!((f.explained_variance_ratio() - kept / total).abs() < 1e-4);
 }
 
+/// The reduction of the n × d row-major `data` on a pool of `threads` threads.
+fn reduce_at(
+    threads: usize,
+    data: &[f32],
+    n: usize,
+    d: usize,
+    params: &probe_reduce::ValidReduceParams,
+) -> probe_reduce::Reduction {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| reduce_rows(&DenseRows::new(data, n, d), params).unwrap())
+}
+
 #[test]
 fn same_seed_same_result_whatever_the_thread_count() {
     let (n, d) = (3000, 80);
     let data = low_rank(n, d, 12, 0.2, 0.0);
     let params = ReduceParams::new(10).seed(3).check().unwrap();
-    let run = |threads| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| reduce_rows(&DenseRows::new(&data, n, d), &params).unwrap())
-    };
+    let run = |threads| reduce_at(threads, &data, n, d, &params);
     let (a, b) = (run(1), run(2));
     // Compared as booleans: a failure should not print 30,000 numbers.
     assert!(
@@ -380,13 +389,7 @@ fn a_wide_reduction_is_the_same_at_any_thread_count() {
     let (n, d) = (2500, 1200);
     let data = low_rank(n, d, 40, 0.3, 0.0);
     let params = ReduceParams::new(300).seed(5).check().unwrap();
-    let run = |threads| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| reduce_rows(&DenseRows::new(&data, n, d), &params).unwrap())
-    };
+    let run = |threads| reduce_at(threads, &data, n, d, &params);
     let one = run(1);
     for threads in [2, 3] {
         let other = run(threads);

@@ -528,19 +528,37 @@ impl CustomOp2 for Conv {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = self.geometry(x.layout(), w.layout())?;
-        let grad = grad.contiguous()?;
-        // The network's input (and a frozen weight) needs no gradient: skip the work.
-        let gx = match x.track_op() {
-            true => Some(grad.apply_op2_no_bwd(&w.contiguous()?, &GradInput(g))?),
-            false => None,
-        };
-        let gw = match w.track_op() {
-            true => Some(x.contiguous()?.apply_op2_no_bwd(&grad, &GradWeight(g))?),
-            false => None,
-        };
+        let (gx, gw, _) = backward(self, x, w, None, grad)?;
         Ok((gx, gw))
     }
+}
+
+type Grads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+
+/// The gradients of those of `x`, `w` and `b` that need one: the network's input (and a
+/// frozen weight) needs none, so that work is skipped.
+fn backward(
+    conv: &Conv,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    grad: &Tensor,
+) -> Result<Grads> {
+    let g = conv.geometry(x.layout(), w.layout())?;
+    let grad = grad.contiguous()?;
+    let gx = match x.track_op() {
+        true => Some(grad.apply_op2_no_bwd(&w.contiguous()?, &GradInput(g))?),
+        false => None,
+    };
+    let gw = match w.track_op() {
+        true => Some(x.contiguous()?.apply_op2_no_bwd(&grad, &GradWeight(g))?),
+        false => None,
+    };
+    let gb = match b {
+        Some(b) if b.track_op() => Some(grad.apply_op1_no_bwd(&GradBias(g))?.reshape(b.shape())?),
+        _ => None,
+    };
+    Ok((gx, gw, gb))
 }
 
 /// The convolution with a bias: `(x, w, b)`.
@@ -590,23 +608,8 @@ impl CustomOp3 for ConvBias {
         b: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = self.0.geometry(x.layout(), w.layout())?;
-        let grad = grad.contiguous()?;
-        // The network's input (and a frozen weight) needs no gradient: skip the work.
-        let gx = match x.track_op() {
-            true => Some(grad.apply_op2_no_bwd(&w.contiguous()?, &GradInput(g))?),
-            false => None,
-        };
-        let gw = match w.track_op() {
-            true => Some(x.contiguous()?.apply_op2_no_bwd(&grad, &GradWeight(g))?),
-            false => None,
-        };
-        let gb = match b.track_op() {
-            true => Some(grad.apply_op1_no_bwd(&GradBias(g))?.reshape(b.shape())?),
-            false => None,
-        };
-        Ok((gx, gw, gb))
+    ) -> Result<Grads> {
+        backward(&self.0, x, w, Some(b), grad)
     }
 }
 

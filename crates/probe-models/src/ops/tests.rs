@@ -14,6 +14,15 @@ fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
         .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
 }
 
+/// Runs `f` on a pool of `threads` threads.
+fn at_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(f)
+}
+
 fn randn(shape: &[usize], seed: u64) -> Tensor {
     // Seeded values without touching candle's global RNG.
     let n: usize = shape.iter().product();
@@ -91,11 +100,7 @@ fn conv2d_weight_gradient_is_the_same_at_any_thread_count() {
     let x = Var::from_tensor(&randn(&[13, 3, 10, 10], 1)).unwrap();
     let w = Var::from_tensor(&randn(&[8, 3, 3, 3], 2)).unwrap();
     let grad_at = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        at_threads(threads, || {
             let y = conv2d(&x, &w, None, 1, 1).unwrap();
             let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
             g.get(&w)
@@ -245,11 +250,7 @@ fn small_cnn_step_is_thread_independent(batch: usize, side: usize) {
     let w2 = Var::from_tensor(&randn(&[32, 8, 3, 3], 4)).unwrap();
     let fc = Var::from_tensor(&randn(&[5, 32 * (side / 4) * (side / 4)], 5)).unwrap();
     let grads_at = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        at_threads(threads, || {
             let h = relu(&conv2d(&x, &w1, Some(&b1), 1, 1).unwrap()).unwrap();
             let h = max_pool2d(&h, 2, 2, 0).unwrap();
             let h = relu(&conv2d(&h, &w2, None, 1, 1).unwrap()).unwrap();
