@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${PROBE_VENV:-${HOME:-/tmp}/.cache/sparsity-probe-venv}"
 [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
-if ! "$venv/bin/python" -c "import torch, torchvision, numpy" 2>/dev/null; then
-  if ! "$venv/bin/python" -m pip install --quiet torch torchvision numpy; then
+if ! "$venv/bin/python" -c "import torch, torchvision, numpy, safetensors" 2>/dev/null; then
+  if ! "$venv/bin/python" -m pip install --quiet torch torchvision numpy safetensors; then
     echo "skipped: PyTorch could not be installed into $venv (no registry?)" >&2
     exit 0
   fi

@@ -15,7 +15,6 @@ Prints each pair and the ratio ours/PyTorch in throughput (above 1 means we are 
 """
 
 import argparse
-import gzip
 import json
 import os
 import subprocess
@@ -27,9 +26,9 @@ import torch
 import torchvision
 from torch import nn
 
-from benchlib import ROOT, SHARED
+from benchlib import ROOT
+from train_parity import DATA, Mlp, SmallCnn, mnist
 
-DATA = os.path.join(SHARED, "data", "mnist-10k")
 TAPS = ["layer1.0.conv1", "layer1.0.conv2", "layer2.0.conv1", "layer2.0.conv2",
         "layer3.0.conv1", "layer3.0.conv2", "avgpool"]
 
@@ -81,34 +80,6 @@ def extraction(bin_dir, work, n, batch, repeat):
                 model(chunk)
             theirs.append(time.perf_counter() - t)
     return n / min(ours), n / min(theirs)
-
-
-def mnist():
-    img = np.frombuffer(gzip.open(os.path.join(DATA, "images-idx3-ubyte.gz")).read()[16:], np.uint8)
-    lab = np.frombuffer(gzip.open(os.path.join(DATA, "labels-idx1-ubyte.gz")).read()[8:], np.uint8)
-    x = (img.reshape(-1, 1, 28, 28).astype(np.float32) / 255 - 0.1307) / 0.3081
-    return torch.from_numpy(x), torch.from_numpy(lab.astype(np.int64))
-
-
-class Mlp(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1, self.fc2, self.fc3 = nn.Linear(784, 256), nn.Linear(256, 128), nn.Linear(128, 10)
-
-    def forward(self, x):
-        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))))
-
-
-class SmallCnn(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.conv2 = nn.Conv2d(1, 32, 3, padding=1), nn.Conv2d(32, 64, 3, padding=1)
-        self.fc1, self.fc2 = nn.Linear(64 * 7 * 7, 128), nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
-        x = nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
-        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
 
 
 def train_torch(arch, epochs):

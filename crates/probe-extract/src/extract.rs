@@ -212,10 +212,9 @@ pub fn extract(
     let started = Instant::now();
     if !todo.is_empty() {
         let names: Vec<&str> = todo.iter().map(|&i| plan.layers[i].as_str()).collect();
-        let todo_files: Vec<PathBuf> = todo.iter().map(|&i| files[i].clone()).collect();
         let sinks = LayerFiles {
             names: names.clone(),
-            files: writer::paths(&todo_files),
+            files: todo.iter().map(|&i| files[i].as_path()).collect(),
             metadata: todo
                 .iter()
                 .map(|&i| layer_metadata(&metadata, i, &plan.layers[i]))

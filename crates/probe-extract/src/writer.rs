@@ -2,7 +2,7 @@
 //! the next batch computes meanwhile; a layer that fails to write stops alone.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -145,9 +145,4 @@ fn append(
     drop(storage);
     w.append(&tensor_rows(tensor)?, labels)?;
     Ok(())
-}
-
-/// The files of `layers` as borrowed paths.
-pub(crate) fn paths(files: &[PathBuf]) -> Vec<&Path> {
-    files.iter().map(PathBuf::as_path).collect()
 }

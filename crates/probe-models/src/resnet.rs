@@ -192,17 +192,7 @@ fn conv_bn(
     x: &Tensor,
     st: Stage<'_>,
 ) -> candle_core::Result<StageOut> {
-    let after = |y: &Tensor| -> candle_core::Result<Tensor> {
-        let y = match st.residual {
-            Some(r) => (y + r)?,
-            None => y.clone(),
-        };
-        if st.relu {
-            ops::relu(&y)
-        } else {
-            Ok(y)
-        }
-    };
+    let after = |y: &Tensor| ops::residual_relu(y.clone(), st.residual, st.relu);
     if st.train {
         let h = conv_forward(conv, x)?;
         let y = bn.forward_t(&h, true)?;

@@ -78,6 +78,24 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     }
 }
 
+/// `relu(y + residual)`, each part optional, as separate ops: what the fused passes do, for
+/// the paths that cannot fuse.
+pub(crate) fn residual_relu(
+    y: Tensor,
+    residual: Option<&Tensor>,
+    relu_after: bool,
+) -> Result<Tensor> {
+    let y = match residual {
+        Some(r) => (y + r)?,
+        None => y,
+    };
+    if relu_after {
+        relu(&y)
+    } else {
+        Ok(y)
+    }
+}
+
 /// Inference: `relu(conv2d(x, w) + b + residual)` in one pass over the output (ReLU and
 /// residual optional), for a convolution with BatchNorm folded in, followed by what a ResNet
 /// block does next. Backward through it is an error.
@@ -93,11 +111,7 @@ pub fn conv2d_eval(
 ) -> Result<Tensor> {
     if !fast_path(x) || w.dtype() != DType::F32 || residual.is_some_and(|r| !fast_path(r)) {
         let y = conv2d(x, w, Some(b), stride, padding)?;
-        let y = match residual {
-            Some(r) => (y + r)?,
-            None => y,
-        };
-        return if relu { y.relu() } else { Ok(y) };
+        return residual_relu(y, residual, relu);
     }
     let op = ConvEval {
         conv: Conv { stride, padding },
@@ -127,11 +141,7 @@ pub fn channel_affine(
         let y = x
             .broadcast_mul(&scale.reshape(shape.as_slice())?)?
             .broadcast_add(&shift.reshape(shape.as_slice())?)?;
-        let y = match residual {
-            Some(r) => (y + r)?,
-            None => y,
-        };
-        return if relu { y.relu() } else { Ok(y) };
+        return residual_relu(y, residual, relu);
     }
     let values = |t: &Tensor| t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
     let op = ChannelAffine {

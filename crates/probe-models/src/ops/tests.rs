@@ -6,12 +6,16 @@ use super::{conv2d, linear, max_pool2d, relu};
 
 fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
-    let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let (a, b) = (values(a), values(b));
     let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
     a.iter()
         .zip(&b)
         .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
+}
+
+/// A tensor's values, flattened.
+fn values(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
 
 /// Runs `f` on a pool of `threads` threads.
@@ -103,12 +107,7 @@ fn conv2d_weight_gradient_is_the_same_at_any_thread_count() {
         at_threads(threads, || {
             let y = conv2d(&x, &w, None, 1, 1).unwrap();
             let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            g.get(&w)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
+            values(g.get(&w).unwrap())
         })
     };
     let one = grad_at(1);
@@ -157,14 +156,7 @@ fn max_pool_gives_a_tied_window_gradient_to_its_first_maximum_as_pytorch_does() 
     .unwrap();
     let y = max_pool2d(&x, 2, 2, 0).unwrap();
     let g = y.sum_all().unwrap().backward().unwrap();
-    let g = g
-        .get(&x)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    assert_eq!(g, [1.0, 0.0, 0.0, 0.0]);
+    assert_eq!(values(g.get(&x).unwrap()), [1.0, 0.0, 0.0, 0.0]);
 }
 
 #[test]
@@ -257,14 +249,7 @@ fn small_cnn_step_is_thread_independent(batch: usize, side: usize) {
             let h = max_pool2d(&h, 2, 2, 0).unwrap().flatten_from(1).unwrap();
             let y = linear(&h, &fc, None).unwrap();
             let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            [&w1, &b1, &w2, &fc].map(|v| {
-                g.get(v)
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap()
-            })
+            [&w1, &b1, &w2, &fc].map(|v| values(g.get(v).unwrap()))
         })
     };
     let one = grads_at(1);
