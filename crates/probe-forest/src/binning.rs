@@ -4,24 +4,32 @@
 use rayon::prelude::*;
 
 use crate::matrix::Matrix;
+
 use crate::params::MAX_BINS;
 
 /// Values sampled per column to place the quantile edges of a high-cardinality feature.
 const QUANTILE_SAMPLE: usize = 1 << 14;
 
-/// Bin index of every value, column-major like [`Matrix`].
+/// Bin index of every value, column-major like [`Matrix`], rows in a given order.
 pub(crate) struct Bins {
     n: usize,
     bins: Vec<u8>,
 }
 
 impl Bins {
-    pub(crate) fn new(x: &Matrix) -> Bins {
+    /// Bins every column of `x`, storing the rows in `order` (stored position r holds row
+    /// order[r]): the forest stores them grouped by label, so that a deep node, whose
+    /// samples are mostly of a few classes, gathers them from fewer cache lines.
+    pub(crate) fn new(x: &Matrix, order: &[u32]) -> Bins {
         let n = x.n_rows();
         let mut bins = crate::pages::zeroed::<u8>(n * x.n_cols());
-        bins.par_chunks_mut(n)
-            .enumerate()
-            .for_each(|(j, out)| bin_column(x.column(j), out));
+        bins.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
+            let col = x.column(j);
+            let table = BinTable::new(column_edges(col));
+            for (b, &row) in out.iter_mut().zip(order) {
+                *b = table.bin(col[row as usize]);
+            }
+        });
         Bins { n, bins }
     }
 
@@ -30,72 +38,135 @@ impl Bins {
     }
 }
 
-/// A feature with at most `MAX_BINS` distinct values gets one bin per value, which makes the
-/// binned splitter see exactly the thresholds the exact one sees; other features get bins of
-/// roughly equal counts, with edges at quantiles of an evenly strided sample.
-fn bin_column(col: &[f32], out: &mut [u8]) {
-    let edges = match distinct_values(col) {
+/// The edges of a column's bins from all its (normalised) values: a feature with at most
+/// `MAX_BINS` distinct values gets one bin per value, which makes the binned splitter see
+/// exactly the thresholds the exact one sees; other features get bins of roughly equal
+/// counts, with edges at quantiles of an evenly strided sample.
+fn column_edges(col: &[f32]) -> Vec<f32> {
+    match distinct_values(col) {
         Some(mut distinct) => {
             distinct.pop(); // the largest value needs no upper edge
             distinct
         }
         None => quantile_edges(col),
-    };
-    // bin = number of edges strictly below v; at most MAX_BINS - 1 edges, so it fits u8.
-    // Values lie in [0, 1]: a table of the bin at the start of each of LUT_SIZE equal
-    // slices leaves a step or two of search per value. An infinite last edge ends every
-    // search without a bounds test.
-    let mut padded = edges;
-    padded.push(f32::INFINITY);
-    let mut lut = [0u8; LUT_SIZE + 1];
-    let mut bin = 0;
-    for (k, slot) in lut.iter_mut().enumerate() {
-        let start = k as f32 / LUT_SIZE as f32;
-        while padded[bin] < start {
-            bin += 1;
-        }
-        *slot = bin as u8;
-    }
-    for (b, &v) in out.iter_mut().zip(col) {
-        let slice = ((v * LUT_SIZE as f32) as usize).min(LUT_SIZE);
-        let mut bin = lut[slice] as usize;
-        while padded[bin] < v {
-            bin += 1;
-        }
-        *b = bin as u8;
     }
 }
 
-/// Slices of [0, 1] in the table that starts each value's bin search.
-const LUT_SIZE: usize = 4096;
+/// A column's bins: bin = number of edges strictly below v; at most MAX_BINS - 1 edges, so
+/// it fits u8. Values are non-negative (normalised to [0, 1]), so their bits order them. A
+/// table gives the bin at the start of each of LUT_SIZE slices of the bits between the
+/// smallest positive edge and the largest (slice 0 holds everything below); the slices
+/// follow the edges wherever a column's values crowd, near 0 or near 1, so a value's bin is
+/// a compare or two from the table's. Infinite edges at the end stop every search.
+struct BinTable {
+    padded: Vec<f32>,
+    base: i64,
+    shift: u32,
+    lut: Box<[u8; LUT_SIZE + 1]>,
+}
+
+impl BinTable {
+    fn new(edges: Vec<f32>) -> BinTable {
+        let positive = edges.iter().copied().find(|&e| e > 0.0);
+        let base = positive.map_or(0, |e| i64::from(e.to_bits()));
+        let top = edges.last().map_or(0, |e| i64::from(e.to_bits()));
+        let mut shift = 0;
+        while (top - base) >> shift >= LUT_SIZE as i64 {
+            shift += 1;
+        }
+        let mut padded = edges;
+        padded.extend([f32::INFINITY; STEPS]);
+        let mut lut = Box::new([0u8; LUT_SIZE + 1]);
+        let mut bin = 0;
+        for (k, slot) in lut.iter_mut().enumerate().skip(1) {
+            let start = base + ((k as i64 - 1) << shift);
+            let start = f32::from_bits(start.min(i64::from(f32::INFINITY.to_bits())) as u32);
+            while padded[bin] < start {
+                bin += 1;
+            }
+            *slot = bin as u8;
+        }
+        BinTable {
+            padded,
+            base,
+            shift,
+            lut,
+        }
+    }
+
+    #[inline]
+    fn bin(&self, v: f32) -> u8 {
+        let offset = i64::from(v.to_bits()) - self.base + (1 << self.shift);
+        let slice = (offset >> self.shift).clamp(0, LUT_SIZE as i64) as usize;
+        let mut bin = self.lut[slice] as usize;
+        // The next STEPS edges are compared at once, without branches: sorted, so the
+        // count below v is the number of steps, unless all are (then look further).
+        loop {
+            let next = &self.padded[bin..bin + STEPS];
+            let below = next.iter().map(|&e| usize::from(e < v)).sum::<usize>();
+            bin += below;
+            if below < STEPS {
+                return bin as u8;
+            }
+        }
+    }
+}
+
+/// Edges compared at once when searching a value's bin (and infinite edges at the end).
+const STEPS: usize = 4;
+
+/// Slices of a column's table.
+const LUT_SIZE: usize = 2048;
 
 /// The sorted distinct values, or `None` as soon as there are more than `MAX_BINS`.
 fn distinct_values(col: &[f32]) -> Option<Vec<f32>> {
-    let mut distinct: Vec<f32> = Vec::with_capacity(MAX_BINS + 1);
+    // An open-addressing set of the values' bits, at most half full; u32::MAX (a NaN,
+    // which a normalised column never holds) marks an empty slot.
+    const SLOTS: usize = 2 * MAX_BINS;
+    const EMPTY: u32 = u32::MAX;
+    let mut slots = [EMPTY; SLOTS];
+    let mut count = 0;
     for &v in col {
-        if let Err(pos) = distinct.binary_search_by(|e| e.total_cmp(&v)) {
-            if distinct.len() == MAX_BINS {
-                return None;
+        let bits = v.to_bits();
+        let mut at = (bits.wrapping_mul(0x9e37_79b1) >> 23) as usize;
+        loop {
+            match slots[at] {
+                b if b == bits => break,
+                EMPTY => {
+                    if count == MAX_BINS {
+                        return None;
+                    }
+                    slots[at] = bits;
+                    count += 1;
+                    break;
+                }
+                _ => at = (at + 1) % SLOTS,
             }
-            distinct.insert(pos, v);
         }
     }
+    let mut distinct: Vec<f32> = slots
+        .into_iter()
+        .filter(|&b| b != EMPTY)
+        .map(f32::from_bits)
+        .collect();
+    distinct.sort_unstable_by(f32::total_cmp);
     Some(distinct)
 }
 
+/// Edges at the quantiles of an evenly strided sample of a column.
 fn quantile_edges(col: &[f32]) -> Vec<f32> {
     let stride = col.len().div_ceil(QUANTILE_SAMPLE).max(1);
     // Normalised values are non-negative, so their bits sort as the values do.
     let mut bits: Vec<u32> = col.iter().step_by(stride).map(|v| v.to_bits()).collect();
     bits.sort_unstable();
-    let sample: Vec<f32> = bits.into_iter().map(f32::from_bits).collect();
-    let m = sample.len();
+    let m = bits.len();
+    let at = |k: usize| f32::from_bits(bits[k]);
     let mut edges: Vec<f32> = (1..MAX_BINS)
-        .map(|k| sample[(k * m / MAX_BINS).min(m - 1)])
+        .map(|k| at((k * m / MAX_BINS).min(m - 1)))
         .collect();
     edges.dedup();
     // An edge equal to the maximum would leave the last bin empty.
-    if edges.last() == sample.last() {
+    if edges.last() == Some(&at(m - 1)) {
         edges.pop();
     }
     edges
@@ -104,6 +175,11 @@ fn quantile_edges(col: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn bin_column(col: &[f32]) -> Vec<u8> {
+        let table = BinTable::new(column_edges(col));
+        col.iter().map(|&v| table.bin(v)).collect()
+    }
 
     #[test]
     fn bins_are_the_count_of_edges_below() {
@@ -117,8 +193,7 @@ mod tests {
                 }
             })
             .collect();
-        let mut out = vec![0u8; col.len()];
-        bin_column(&col, &mut out);
+        let out = bin_column(&col);
         let edges = quantile_edges(&col);
         for (&v, &b) in col.iter().zip(&out) {
             assert_eq!(b as usize, edges.partition_point(|&e| e < v), "{v}");
@@ -126,11 +201,51 @@ mod tests {
     }
 
     #[test]
+    fn bins_are_found_whether_values_crowd_near_0_or_spread_over_1() {
+        let (mut state, n) = (88_172_645_463_325_252u64, 50_000);
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let spread: Vec<f32> = (0..n).map(|_| uniform()).collect();
+        // Most values 0, the rest crowded near 0 (a sparse layer's features).
+        let crowded: Vec<f32> = (0..n)
+            .map(|_| {
+                let u = uniform();
+                if u < 0.6 {
+                    0.0
+                } else {
+                    (u - 0.6).powi(4) * 1e-3
+                }
+            })
+            .collect();
+        // Few values, several of them edges exactly.
+        let levels: Vec<f32> = (0..n).map(|i| (i % 200) as f32 / 199.0).collect();
+        for col in [spread, crowded, levels] {
+            let edges = column_edges(&col);
+            let table = BinTable::new(edges.clone());
+            for &v in col.iter().chain(&edges).chain(&[0.0, 1.0]) {
+                let want = edges.partition_point(|&e| e < v);
+                assert_eq!(table.bin(v) as usize, want, "{v}");
+            }
+        }
+    }
+
+    #[test]
+    fn more_than_256_distinct_values_are_found_out() {
+        let col: Vec<f32> = (0..257).map(|i| i as f32 / 256.0).collect();
+        assert!(distinct_values(&col).is_none());
+        assert_eq!(distinct_values(&col[1..]).map(|d| d.len()), Some(256));
+        let sorted = distinct_values(&[0.5, 0.25, 0.5, 0.0, 0.25]).unwrap();
+        assert_eq!(sorted, [0.0, 0.25, 0.5]);
+    }
+
+    #[test]
     fn few_distinct_values_get_one_bin_each() {
         let col = [0.5f32, 0.0, 1.0, 0.5, 0.25];
-        let mut out = [0u8; 5];
-        bin_column(&col, &mut out);
-        assert_eq!(out, [2, 0, 3, 2, 1]);
+        assert_eq!(bin_column(&col), [2, 0, 3, 2, 1]);
     }
 
     #[test]
@@ -138,8 +253,7 @@ mod tests {
         let col: Vec<f32> = (0..100_000)
             .map(|i| ((i * 7919) % 100_003) as f32)
             .collect();
-        let mut out = vec![0u8; col.len()];
-        bin_column(&col, &mut out);
+        let out = bin_column(&col);
         let mut counts = [0usize; 256];
         for &b in &out {
             counts[b as usize] += 1;

@@ -65,6 +65,24 @@ impl Forest {
     }
 }
 
+/// The rows 0..n ordered by label (a counting sort: ascending within each label).
+fn grouped_order(labels: &[u32]) -> Vec<u32> {
+    let groups = labels.iter().map(|&g| g as usize + 1).max().unwrap_or(0);
+    let mut next = vec![0usize; groups + 1];
+    for &g in labels {
+        next[g as usize + 1] += 1;
+    }
+    for g in 0..groups {
+        next[g + 1] += next[g];
+    }
+    let mut order = vec![0u32; labels.len()];
+    for (row, &g) in labels.iter().enumerate() {
+        order[next[g as usize]] = row as u32;
+        next[g as usize] += 1;
+    }
+    order
+}
+
 impl ValidForestParams {
     /// Fits the forest to normalised inputs `x` and class ids `y` (each below `n_classes`).
     pub fn fit(&self, x: &Matrix, y: &[u32], n_classes: usize) -> Result<Forest> {
@@ -99,10 +117,21 @@ impl ValidForestParams {
                 u32::MAX
             )));
         }
-        let bins = match self.splitter() {
-            Splitter::Binned => Some(Bins::new(x)),
-            Splitter::Exact => None,
+        let d = x.n_cols();
+        // The binned splitter stores rows grouped by label; trees then work on those
+        // positions, with labels and bootstrap weights in the same order.
+        let (bins, order) = match self.splitter() {
+            Splitter::Binned => {
+                let order = grouped_order(y);
+                (Some(Bins::new(x, &order)), Some(order))
+            }
+            Splitter::Exact => (None, None),
         };
+        let stored = |values: &[u32]| match &order {
+            Some(order) => order.iter().map(|&r| values[r as usize]).collect(),
+            None => values.to_vec(),
+        };
+        let y_stored: Vec<u32> = stored(y);
         let trees = (0..self.n_trees())
             .into_par_iter()
             .map(|t| {
@@ -112,17 +141,18 @@ impl ValidForestParams {
                 for _ in 0..n {
                     weight[rng.random_range(0..n)] += 1;
                 }
+                let weight = stored(&weight);
                 let mut inbag: Vec<u32> =
                     (0..n as u32).filter(|&i| weight[i as usize] > 0).collect();
                 let mut all: Vec<u32> = (0..n as u32).collect();
                 let grower = Grower {
                     x,
-                    bins: bins.as_ref(),
-                    y,
+                    bins: bins.as_ref().zip(order.as_deref()),
+                    y: &y_stored,
                     weight: &weight,
                     n_classes,
                     max_depth: self.max_depth(),
-                    max_features: self.max_features().resolve(x.n_cols()),
+                    max_features: self.max_features().resolve(d),
                 };
                 let tree = Tree::from_preorder(grower.grow(&mut inbag, &mut all, mix(key, 0)));
                 tree_done();

@@ -17,10 +17,13 @@ const PARALLEL_NODE: usize = 4096;
 /// Below this many samples a node sorts (bin, sample) keys instead of filling a histogram.
 const SMALL_NODE: usize = 64;
 
-/// What every node of one tree reads.
+/// What every node of one tree reads. Samples are positions in the bins' order: sample i
+/// is row `row_of[i]` of the matrix (row i without bins); `y` and `weight` are in the
+/// samples' order.
 pub(crate) struct Grower<'a> {
     pub x: &'a Matrix,
-    pub bins: Option<&'a Bins>,
+    /// Present for the binned splitter, with the matrix row of each sample.
+    pub bins: Option<(&'a Bins, &'a [u32])>,
     pub y: &'a [u32],
     /// Bootstrap multiplicity of each sample (0 when out of bag).
     pub weight: &'a [u32],
@@ -31,9 +34,8 @@ pub(crate) struct Grower<'a> {
 
 /// Per-task buffers, reused from node to node.
 struct Scratch {
+    /// Two class histograms over the bins (see `scan_histogram`).
     hist: Vec<u32>,
-    /// Weight per bin over all classes: lets the sweep skip the bins a node does not use.
-    bin_weight: Vec<u32>,
     keys: Vec<u64>,
     features: Vec<u32>,
     left: Vec<u64>,
@@ -42,8 +44,7 @@ struct Scratch {
 impl Scratch {
     fn new(d: usize, n_classes: usize) -> Scratch {
         Scratch {
-            hist: vec![0; MAX_BINS * n_classes],
-            bin_weight: vec![0; MAX_BINS],
+            hist: vec![0; 2 * MAX_BINS * n_classes],
             keys: Vec::new(),
             features: Vec::with_capacity(d),
             left: vec![0; n_classes],
@@ -99,13 +100,30 @@ impl Grower<'_> {
             return vec![node];
         }
         let mut rng = ChaCha8Rng::seed_from_u64(key);
-        let Some(split) = self.best_split(inbag, &counts, &mut rng, scratch) else {
+        let Some((split, cut)) = self.best_split(inbag, &counts, &mut rng, scratch) else {
             return vec![node];
         };
         node.split = Some(split);
-        let column = self.x.column(split.feature);
-        let n_left = partition(inbag, column, split.threshold);
-        let a_left = partition(all, column, split.threshold);
+        let (n_left, a_left) = match self.bins {
+            Some((bins, row_of)) => {
+                let column = bins.column(split.feature);
+                // In-bag samples never fall between the two bins around the cut.
+                let n_left = partition(inbag, |i| column[i as usize] <= cut.left);
+                let values = self.x.column(split.feature);
+                let goes_left = |i: u32| match column[i as usize] {
+                    b if b < cut.left => true,
+                    b if b > cut.right => false,
+                    // Near the cut only the value can tell.
+                    _ => f64::from(values[row_of[i as usize] as usize]) <= split.threshold,
+                };
+                (n_left, partition(all, goes_left))
+            }
+            None => {
+                let column = self.x.column(split.feature);
+                let goes_left = |i: u32| f64::from(column[i as usize]) <= split.threshold;
+                (partition(inbag, goes_left), partition(all, goes_left))
+            }
+        };
         let (in_l, in_r) = inbag.split_at_mut(n_left);
         let (all_l, all_r) = all.split_at_mut(a_left);
         let (kl, kr) = (mix(key, 1), mix(key, 2));
@@ -141,14 +159,14 @@ impl Grower<'_> {
 
     /// Draws `max_features` features without replacement; if none of them varies in the
     /// node, keeps drawing until one does or all were tried (scikit-learn's rule), and
-    /// returns the best split among them.
+    /// returns the best split among them (with its bins, for the binned splitter).
     fn best_split(
         &self,
         inbag: &[u32],
         counts: &[u64],
         rng: &mut ChaCha8Rng,
         scratch: &mut Scratch,
-    ) -> Option<Split> {
+    ) -> Option<(Split, BinCut)> {
         let d = self.x.n_cols();
         scratch.features.clear();
         scratch.features.extend(0..d as u32);
@@ -161,10 +179,10 @@ impl Grower<'_> {
             scratch.features.swap(i, j);
             let feature = scratch.features[i] as usize;
             let scan = match self.bins {
-                Some(bins) if inbag.len() > SMALL_NODE => {
+                Some((bins, _)) if inbag.len() > SMALL_NODE => {
                     self.scan_histogram(bins.column(feature), inbag, counts, scratch)
                 }
-                Some(bins) => {
+                Some((bins, _)) => {
                     let col = bins.column(feature);
                     self.scan_sorted(|i| u32::from(col[i]), inbag, counts, scratch)
                 }
@@ -184,36 +202,63 @@ impl Grower<'_> {
             }
         }
         let best = best?;
-        Some(Split {
+        let (threshold, cut) = match self.bins {
+            Some((bins, row_of)) => self.binned_threshold(bins, row_of, best, inbag),
+            None => (self.exact_threshold(best, inbag), BinCut::default()),
+        };
+        let split = Split {
             feature: best.feature,
-            threshold: self.threshold(best, inbag),
-        })
+            threshold,
+        };
+        Some((split, cut))
     }
 
     /// The midpoint between the largest value that goes left and the smallest that goes
     /// right, computed as scikit-learn does (and never equal to the right value).
-    fn threshold(&self, best: Candidate, inbag: &[u32]) -> f64 {
+    fn exact_threshold(&self, best: Candidate, inbag: &[u32]) -> f64 {
         let values = self.x.column(best.feature);
-        let key_of = |i: usize| match self.bins {
-            Some(bins) => u32::from(bins.column(best.feature)[i]),
-            None => ordered_bits(values[i]),
-        };
         let (mut left_max, mut right_min) = (f32::NEG_INFINITY, f32::INFINITY);
         for &i in inbag {
             let v = values[i as usize];
-            if key_of(i as usize) <= best.cut {
+            if ordered_bits(v) <= best.cut {
                 left_max = left_max.max(v);
             } else {
                 right_min = right_min.min(v);
             }
         }
-        let (a, b) = (f64::from(left_max), f64::from(right_min));
-        let mid = a / 2.0 + b / 2.0;
-        if mid == b || !mid.is_finite() {
-            a
-        } else {
-            mid
+        midpoint(f64::from(left_max), f64::from(right_min))
+    }
+
+    /// As [`exact_threshold`](Self::exact_threshold) for a cut between bins: the largest
+    /// value left lies in the cut's bin and the smallest right in the next bin an in-bag
+    /// sample uses, so only the values in those two bins are looked up.
+    fn binned_threshold(
+        &self,
+        bins: &Bins,
+        row_of: &[u32],
+        best: Candidate,
+        inbag: &[u32],
+    ) -> (f64, BinCut) {
+        let column = bins.column(best.feature);
+        let values = self.x.column(best.feature);
+        let left = best.cut as u8;
+        let right = inbag
+            .iter()
+            .map(|&i| column[i as usize])
+            .filter(|&b| b > left)
+            .min()
+            .expect("a cut has in-bag samples on its right");
+        let (mut left_max, mut right_min) = (f32::NEG_INFINITY, f32::INFINITY);
+        for &i in inbag {
+            let b = column[i as usize];
+            if b == left {
+                left_max = left_max.max(values[row_of[i as usize] as usize]);
+            } else if b == right {
+                right_min = right_min.min(values[row_of[i as usize] as usize]);
+            }
         }
+        let threshold = midpoint(f64::from(left_max), f64::from(right_min));
+        (threshold, BinCut { left, right })
     }
 
     fn scan_histogram(
@@ -224,41 +269,57 @@ impl Grower<'_> {
         scratch: &mut Scratch,
     ) -> Scan {
         let c = self.n_classes;
-        let hist = &mut scratch.hist;
-        let bin_weight = &mut scratch.bin_weight;
+        // Two histograms, for even and odd samples: consecutive samples often share a bin
+        // and a class (rows are grouped by label, and layers are sparse), and one counter
+        // would make each update wait for the previous one.
+        let (even, odd) = scratch.hist.split_at_mut(MAX_BINS * c);
         let (mut lo, mut hi) = (u8::MAX, 0u8);
         const AHEAD: usize = 16;
-        for (k, &i) in inbag.iter().enumerate() {
-            if let Some(&next) = inbag.get(k + AHEAD) {
-                prefetch(&bins[next as usize]);
-            }
+        let mut add = |i: u32, hist: &mut [u32]| {
             let i = i as usize;
             let b = bins[i];
             lo = lo.min(b);
             hi = hi.max(b);
-            let w = self.weight[i];
-            hist[b as usize * c + self.y[i] as usize] += w;
-            bin_weight[b as usize] += w;
+            hist[b as usize * c + self.y[i] as usize] += self.weight[i];
+        };
+        for (k, pair) in inbag.chunks(2).enumerate() {
+            if let Some(&next) = inbag.get(2 * k + AHEAD) {
+                prefetch(&bins[next as usize]);
+            }
+            if let Some(&next) = inbag.get(2 * k + AHEAD + 1) {
+                prefetch(&bins[next as usize]);
+            }
+            add(pair[0], even);
+            if let Some(&i) = pair.get(1) {
+                add(i, odd);
+            }
         }
         let (lo, hi) = (lo as usize, hi as usize);
         let scan = if lo == hi {
             Scan::Constant
         } else {
             let mut sweep = Sweep::new(counts, &mut scratch.left);
-            // In-bag samples weigh at least 1, so a bin of weight 0 holds none of them.
-            for b in (lo..hi).filter(|&b| bin_weight[b] > 0) {
-                let row = &hist[b * c..(b + 1) * c];
-                for (class, &h) in row.iter().enumerate() {
+            for b in lo..hi {
+                let rows = even[b * c..(b + 1) * c]
+                    .iter()
+                    .zip(&odd[b * c..(b + 1) * c]);
+                let mut used = false;
+                for (class, (&h0, &h1)) in rows.enumerate() {
+                    let h = h0 + h1;
                     if h > 0 {
                         sweep.move_left(class, u64::from(h));
+                        used = true;
                     }
                 }
-                sweep.offer(b as u32);
+                // In-bag samples weigh at least 1: a bin of weight 0 holds none of them.
+                if used {
+                    sweep.offer(b as u32);
+                }
             }
             sweep.finish()
         };
-        hist[lo * c..(hi + 1) * c].fill(0);
-        bin_weight[lo..=hi].fill(0);
+        even[lo * c..(hi + 1) * c].fill(0);
+        odd[lo * c..(hi + 1) * c].fill(0);
         scan
     }
 
@@ -293,6 +354,24 @@ impl Grower<'_> {
         }
         sweep.finish()
     }
+}
+
+/// The midpoint of a and b (a < b) as scikit-learn computes it, never equal to b.
+fn midpoint(a: f64, b: f64) -> f64 {
+    let mid = a / 2.0 + b / 2.0;
+    if mid == b || !mid.is_finite() {
+        a
+    } else {
+        mid
+    }
+}
+
+/// The bins around a binned split: the cut's own (the last that goes left) and the next
+/// one an in-bag sample of the node uses (the first that goes right).
+#[derive(Clone, Copy, Default)]
+struct BinCut {
+    left: u8,
+    right: u8,
 }
 
 /// Moves class weight from the right side to the left while scanning thresholds in order,
@@ -350,15 +429,15 @@ impl<'a> Sweep<'a> {
     }
 }
 
-/// Reorders sample ids so that those whose value in `column` is at most `threshold` come
-/// first, each side keeping its order (ascending ids stay ascending, so a node reads each
-/// column front to back); returns how many go left.
-fn partition(items: &mut [u32], column: &[f32], threshold: f64) -> usize {
+/// Reorders sample ids so that those for which `goes_left` holds come first, each side
+/// keeping its order (ascending ids stay ascending, so a node reads each column front to
+/// back); returns how many go left.
+fn partition(items: &mut [u32], mut goes_left: impl FnMut(u32) -> bool) -> usize {
     let mut right = Vec::new();
     let mut first_false = 0;
     for k in 0..items.len() {
         let item = items[k];
-        if f64::from(column[item as usize]) <= threshold {
+        if goes_left(item) {
             items[first_false] = item;
             first_false += 1;
         } else {

@@ -88,6 +88,36 @@ fn binned_and_exact_splitters_grow_the_same_trees_on_few_distinct_values() {
 }
 
 #[test]
+fn binned_trees_route_every_sample_by_its_value() {
+    // Thousands of distinct values per feature: quantile bins, so samples out of the bag can
+    // fall between a cut's bin and the next one in the bag, where only the value decides.
+    let (x, y) = data(6000, 8, 100_000, 4);
+    let params = ForestParams::default().n_trees(3).max_depth(10).seed(3);
+    let forest = fit(&x, &y, 4, params.splitter(Splitter::Binned));
+    let n = x.n_rows();
+    for tree in forest.trees() {
+        let nodes = tree.nodes();
+        let mut reached = vec![0usize; nodes.len()];
+        for row in 0..n {
+            let mut at = 0;
+            loop {
+                reached[at] += 1;
+                match (nodes[at].split, nodes[at].children) {
+                    (Some(split), Some([l, r])) => {
+                        let v = f64::from(x.column(split.feature)[row]);
+                        at = if v <= split.threshold { l } else { r };
+                    }
+                    _ => break,
+                }
+            }
+        }
+        for (node, &count) in nodes.iter().zip(&reached) {
+            assert_eq!(node.sample_fraction, count as f64 / n as f64);
+        }
+    }
+}
+
+#[test]
 fn same_seed_same_forest_whatever_the_thread_count() {
     let (x, y) = data(12_000, 10, 1000, 3);
     let params = ForestParams::default().n_trees(3).seed(5);
