@@ -121,9 +121,10 @@ impl ValidAlphaParams {
         }
         let taus = tau_grid();
         // Each τ sums in a fixed order on its own, so the curve does not depend on threads.
+        let logs: Vec<f64> = norms.iter().map(|v| v.ln()).collect();
         let s_curve: Vec<f64> = taus
             .par_iter()
-            .map(|&tau| sparsity_curve(norms, n_trees, tau))
+            .map(|&tau| sparsity_curve(norms, &logs, n_trees, tau))
             .collect();
         let angle_curve: Vec<f64> = s_curve.iter().map(|s| (-s).atan().to_degrees()).collect();
         let epsilons = self.epsilons();
@@ -162,11 +163,12 @@ impl ValidAlphaParams {
     }
 }
 
-/// S(τ) = (1/J) · (Σ nᵢ^τ)^{1/τ − 1} · Σ nᵢ^{τ−1}.
-fn sparsity_curve(norms: &[f64], n_trees: usize, tau: f64) -> f64 {
+/// S(τ) = (1/J) · (Σ nᵢ^τ)^{1/τ − 1} · Σ nᵢ^{τ−1}, with `logs` the nᵢ's logarithms (nᵢ^t
+/// as exp(t · ln nᵢ): one exponential per norm and τ instead of a general power).
+fn sparsity_curve(norms: &[f64], logs: &[f64], n_trees: usize, tau: f64) -> f64 {
     let (mut sum_tau, mut sum_tau_minus_1) = (0.0, 0.0);
-    for &v in norms {
-        let p = v.powf(tau - 1.0);
+    for (&v, &log) in norms.iter().zip(logs) {
+        let p = ((tau - 1.0) * log).exp();
         sum_tau_minus_1 += p;
         sum_tau += p * v;
     }
