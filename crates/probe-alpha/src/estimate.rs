@@ -217,10 +217,18 @@ mod tests {
     fn curve_is_scale_invariant() {
         let norms: Vec<f64> = (1..200).map(|i| 1.0 / (i as f64).powf(1.7)).collect();
         let scaled: Vec<f64> = norms.iter().map(|v| v * 37.0).collect();
+        let logs = |v: &[f64]| -> Vec<f64> { v.iter().map(|x| x.ln()).collect() };
         for tau in [0.3, 0.8, 1.5] {
             let (a, b) = (
-                sparsity_curve(&norms, 3, tau),
-                sparsity_curve(&scaled, 3, tau),
+                sparsity_curve(&norms, &logs(&norms), 3, tau),
+                sparsity_curve(&scaled, &logs(&scaled), 3, tau),
+            );
+            // Against the definition with general powers.
+            let sum = |t: f64| norms.iter().map(|v| v.powf(t)).sum::<f64>();
+            let direct = sum(tau).powf(1.0 / tau - 1.0) * sum(tau - 1.0) / 3.0;
+            assert!(
+                (a - direct).abs() <= 1e-12 * direct.abs(),
+                "{a} vs {direct}"
             );
             assert!((a - b).abs() <= 1e-9 * a.abs(), "{a} vs {b}");
         }
