@@ -108,7 +108,7 @@ impl Probe {
     /// because every feature is constant ([`Error::ConstantFeatures`]).
     pub fn estimate(
         &self,
-        x: &Matrix,
+        x: &Matrix<'_>,
         y: &[u32],
         n_classes: usize,
         tree_done: &(dyn Fn() + Sync),
@@ -123,7 +123,7 @@ impl Probe {
         let forest = self.forest.fit_with_progress(x, y, n_classes, tree_done)?;
         let norms = forest.wavelet_norms(self.norm);
         // Normalisation maps a constant column to zeros and any other to a range with 1 in it.
-        if norms.is_empty() && (0..d).all(|j| x.column(j).iter().all(|&v| v == 0.0)) {
+        if norms.is_empty() && (0..d).all(|j| x.is_constant(j)) {
             return Err(Error::ConstantFeatures { n, d });
         }
         self.alpha.estimate(&norms, forest.n_trees())
@@ -133,15 +133,18 @@ impl Probe {
     pub fn run(&self, set: &FeatureSet, tree_done: &(dyn Fn() + Sync)) -> Result<LayerRecord> {
         let start = Instant::now();
         let d = set.n_features();
-        // Each block is released once decoded: the forest keeps its own normalised copy, so
-        // a mapped file need not stay resident beside it.
-        let x = match set.dtype() {
-            FeatureDtype::F64 => Matrix::from_rows(set.n_samples(), d, |row, out| {
+        let n = set.n_samples();
+        let x = match (self.forest.splitter(), set.as_f32_slice()) {
+            // The binned splitter keeps only the bins and reads values where they lie.
+            (Splitter::Binned, Some(raw)) => Matrix::binned(n, d, raw, set.labels())?,
+            // Otherwise each block is released once decoded: the forest keeps its own
+            // normalised copy, so a mapped file need not stay resident beside it.
+            _ if set.dtype() == FeatureDtype::F64 => Matrix::from_rows(n, d, |row, out| {
                 set.read_rows_f64(row, out);
                 set.release_rows(row, out.len() / d);
             })?,
             // f32 and narrower: read once (f32 holds them exactly).
-            _ => Matrix::from_rows_f32(set.n_samples(), d, |row, out| {
+            _ => Matrix::from_rows_f32(n, d, |row, out| {
                 set.read_rows_f32(row, out);
                 set.release_rows(row, out.len() / d);
             })?,

@@ -20,16 +20,28 @@ impl Bins {
     /// Bins every column of `x`, storing the rows in `order` (stored position r holds row
     /// order[r]): the forest stores them grouped by label, so that a deep node, whose
     /// samples are mostly of a few classes, gathers them from fewer cache lines.
-    pub(crate) fn new(x: &Matrix, order: &[u32]) -> Bins {
+    pub(crate) fn new(x: &Matrix<'_>, order: &[u32]) -> Bins {
         let n = x.n_rows();
         let mut bins = crate::pages::zeroed::<u8>(n * x.n_cols());
-        bins.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
-            let col = x.column(j);
+        Bins::fill(x, order, &mut bins);
+        Bins { n, bins }
+    }
+
+    /// Writes the bins of every column of `x` (a matrix of values), rows in `order`, into
+    /// `out`, column after column.
+    pub(crate) fn fill(x: &Matrix<'_>, order: &[u32], out: &mut [u8]) {
+        let n = x.n_rows();
+        out.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
+            let col = x.column(j).expect("binning a matrix of values");
             let table = BinTable::new(column_edges(col));
             for (b, &row) in out.iter_mut().zip(order) {
                 *b = table.bin(col[row as usize]);
             }
         });
+    }
+
+    /// Bins already computed: n per column, column after column.
+    pub(crate) fn from_parts(n: usize, bins: Vec<u8>) -> Bins {
         Bins { n, bins }
     }
 

@@ -5,9 +5,10 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::binned::grouped_order;
 use crate::binning::Bins;
 use crate::error::{Error, Result};
-use crate::grow::{mix, Grower};
+use crate::grow::{mix, Grower, Lookup};
 use crate::matrix::Matrix;
 use crate::params::{Splitter, ValidForestParams};
 use crate::tree::{Tree, WaveletNorm};
@@ -65,27 +66,9 @@ impl Forest {
     }
 }
 
-/// The rows 0..n ordered by label (a counting sort: ascending within each label).
-fn grouped_order(labels: &[u32]) -> Vec<u32> {
-    let groups = labels.iter().map(|&g| g as usize + 1).max().unwrap_or(0);
-    let mut next = vec![0usize; groups + 1];
-    for &g in labels {
-        next[g as usize + 1] += 1;
-    }
-    for g in 0..groups {
-        next[g + 1] += next[g];
-    }
-    let mut order = vec![0u32; labels.len()];
-    for (row, &g) in labels.iter().enumerate() {
-        order[next[g as usize]] = row as u32;
-        next[g as usize] += 1;
-    }
-    order
-}
-
 impl ValidForestParams {
     /// Fits the forest to normalised inputs `x` and class ids `y` (each below `n_classes`).
-    pub fn fit(&self, x: &Matrix, y: &[u32], n_classes: usize) -> Result<Forest> {
+    pub fn fit(&self, x: &Matrix<'_>, y: &[u32], n_classes: usize) -> Result<Forest> {
         self.fit_with_progress(x, y, n_classes, &|| {})
     }
 
@@ -93,7 +76,7 @@ impl ValidForestParams {
     /// for progress bars.
     pub fn fit_with_progress(
         &self,
-        x: &Matrix,
+        x: &Matrix<'_>,
         y: &[u32],
         n_classes: usize,
         tree_done: &(dyn Fn() + Sync),
@@ -120,16 +103,31 @@ impl ValidForestParams {
         let d = x.n_cols();
         // The binned splitter stores rows grouped by label; trees then work on those
         // positions, with labels and bootstrap weights in the same order.
-        let (bins, order) = match self.splitter() {
-            Splitter::Binned => {
-                let order = grouped_order(y);
-                (Some(Bins::new(x, &order)), Some(order))
+        let (own_bins, own_order);
+        let (binned, order) = match (self.splitter(), x.binned_layout()) {
+            (Splitter::Binned, Some(binned)) => (Some(Lookup::Raw(binned)), &binned.row_of[..]),
+            (Splitter::Binned, None) => {
+                own_order = grouped_order(y);
+                own_bins = Bins::new(x, &own_order);
+                (
+                    Some(Lookup::Columns(x, &own_bins, &own_order)),
+                    &own_order[..],
+                )
             }
-            Splitter::Exact => (None, None),
+            (Splitter::Exact, Some(_)) => {
+                return Err(Error::InvalidData(
+                    "the exact splitter needs the matrix's values; this matrix holds only bins"
+                        .into(),
+                ))
+            }
+            (Splitter::Exact, None) => (None, &[][..]),
         };
-        let stored = |values: &[u32]| match &order {
-            Some(order) => order.iter().map(|&r| values[r as usize]).collect(),
-            None => values.to_vec(),
+        let stored = |values: &[u32]| -> Vec<u32> {
+            if binned.is_some() {
+                order.iter().map(|&r| values[r as usize]).collect()
+            } else {
+                values.to_vec()
+            }
         };
         let y_stored: Vec<u32> = stored(y);
         let trees = (0..self.n_trees())
@@ -147,7 +145,7 @@ impl ValidForestParams {
                 let mut all: Vec<u32> = (0..n as u32).collect();
                 let grower = Grower {
                     x,
-                    bins: bins.as_ref().zip(order.as_deref()),
+                    binned: binned.as_ref(),
                     y: &y_stored,
                     weight: &weight,
                     n_classes,

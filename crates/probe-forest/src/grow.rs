@@ -7,6 +7,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::binned::Binned;
 use crate::binning::Bins;
 use crate::matrix::Matrix;
 use crate::params::MAX_BINS;
@@ -17,13 +18,41 @@ const PARALLEL_NODE: usize = 4096;
 /// Below this many samples a node sorts (bin, sample) keys instead of filling a histogram.
 const SMALL_NODE: usize = 64;
 
-/// What every node of one tree reads. Samples are positions in the bins' order: sample i
-/// is row `row_of[i]` of the matrix (row i without bins); `y` and `weight` are in the
-/// samples' order.
+/// Where a binned tree finds its bins and a sample's exact value; a sample is a stored
+/// position of the bins (rows are stored grouped by label).
+pub(crate) enum Lookup<'a> {
+    /// Bins made for this forest from a matrix of values, sample i being row `order[i]`.
+    Columns(&'a Matrix<'a>, &'a Bins, &'a [u32]),
+    /// A matrix of bins, which reads its raw values.
+    Raw(&'a Binned<'a>),
+}
+
+impl Lookup<'_> {
+    fn bins(&self) -> &Bins {
+        match self {
+            Lookup::Columns(_, bins, _) => bins,
+            Lookup::Raw(binned) => &binned.bins,
+        }
+    }
+
+    /// The normalised value of feature `j` of sample `i`.
+    #[inline]
+    fn value(&self, i: u32, j: usize) -> f32 {
+        match self {
+            Lookup::Columns(x, _, order) => {
+                x.column(j).expect("a matrix of values")[order[i as usize] as usize]
+            }
+            Lookup::Raw(binned) => binned.value(i, j),
+        }
+    }
+}
+
+/// What every node of one tree reads. With bins, samples are their stored positions and
+/// `y` and `weight` are in that order; without, samples are the matrix's rows.
 pub(crate) struct Grower<'a> {
-    pub x: &'a Matrix,
-    /// Present for the binned splitter, with the matrix row of each sample.
-    pub bins: Option<(&'a Bins, &'a [u32])>,
+    pub x: &'a Matrix<'a>,
+    /// Present for the binned splitter.
+    pub binned: Option<&'a Lookup<'a>>,
     pub y: &'a [u32],
     /// Bootstrap multiplicity of each sample (0 when out of bag).
     pub weight: &'a [u32],
@@ -104,22 +133,21 @@ impl Grower<'_> {
             return vec![node];
         };
         node.split = Some(split);
-        let (n_left, a_left) = match self.bins {
-            Some((bins, row_of)) => {
-                let column = bins.column(split.feature);
+        let (n_left, a_left) = match self.binned {
+            Some(lookup) => {
+                let column = lookup.bins().column(split.feature);
                 // In-bag samples never fall between the two bins around the cut.
                 let n_left = partition(inbag, |i| column[i as usize] <= cut.left);
-                let values = self.x.column(split.feature);
                 let goes_left = |i: u32| match column[i as usize] {
                     b if b < cut.left => true,
                     b if b > cut.right => false,
                     // Near the cut only the value can tell.
-                    _ => f64::from(values[row_of[i as usize] as usize]) <= split.threshold,
+                    _ => f64::from(lookup.value(i, split.feature)) <= split.threshold,
                 };
                 (n_left, partition(all, goes_left))
             }
             None => {
-                let column = self.x.column(split.feature);
+                let column = self.exact_column(split.feature);
                 let goes_left = |i: u32| f64::from(column[i as usize]) <= split.threshold;
                 (partition(inbag, goes_left), partition(all, goes_left))
             }
@@ -157,6 +185,13 @@ impl Grower<'_> {
         nodes
     }
 
+    /// The values of column `j`, for the exact splitter (given only matrices of values).
+    fn exact_column(&self, j: usize) -> &[f32] {
+        self.x
+            .column(j)
+            .expect("the exact splitter reads a matrix of values")
+    }
+
     /// Draws `max_features` features without replacement; if none of them varies in the
     /// node, keeps drawing until one does or all were tried (scikit-learn's rule), and
     /// returns the best split among them (with its bins, for the binned splitter).
@@ -178,16 +213,16 @@ impl Grower<'_> {
             let j = rng.random_range(i..d);
             scratch.features.swap(i, j);
             let feature = scratch.features[i] as usize;
-            let scan = match self.bins {
-                Some((bins, _)) if inbag.len() > SMALL_NODE => {
-                    self.scan_histogram(bins.column(feature), inbag, counts, scratch)
+            let scan = match self.binned {
+                Some(lookup) if inbag.len() > SMALL_NODE => {
+                    self.scan_histogram(lookup.bins().column(feature), inbag, counts, scratch)
                 }
-                Some((bins, _)) => {
-                    let col = bins.column(feature);
+                Some(lookup) => {
+                    let col = lookup.bins().column(feature);
                     self.scan_sorted(|i| u32::from(col[i]), inbag, counts, scratch)
                 }
                 None => {
-                    let col = self.x.column(feature);
+                    let col = self.exact_column(feature);
                     self.scan_sorted(|i| ordered_bits(col[i]), inbag, counts, scratch)
                 }
             };
@@ -202,8 +237,8 @@ impl Grower<'_> {
             }
         }
         let best = best?;
-        let (threshold, cut) = match self.bins {
-            Some((bins, row_of)) => self.binned_threshold(bins, row_of, best, inbag),
+        let (threshold, cut) = match self.binned {
+            Some(lookup) => binned_threshold(lookup, best, inbag),
             None => (self.exact_threshold(best, inbag), BinCut::default()),
         };
         let split = Split {
@@ -216,7 +251,7 @@ impl Grower<'_> {
     /// The midpoint between the largest value that goes left and the smallest that goes
     /// right, computed as scikit-learn does (and never equal to the right value).
     fn exact_threshold(&self, best: Candidate, inbag: &[u32]) -> f64 {
-        let values = self.x.column(best.feature);
+        let values = self.exact_column(best.feature);
         let (mut left_max, mut right_min) = (f32::NEG_INFINITY, f32::INFINITY);
         for &i in inbag {
             let v = values[i as usize];
@@ -227,38 +262,6 @@ impl Grower<'_> {
             }
         }
         midpoint(f64::from(left_max), f64::from(right_min))
-    }
-
-    /// As [`exact_threshold`](Self::exact_threshold) for a cut between bins: the largest
-    /// value left lies in the cut's bin and the smallest right in the next bin an in-bag
-    /// sample uses, so only the values in those two bins are looked up.
-    fn binned_threshold(
-        &self,
-        bins: &Bins,
-        row_of: &[u32],
-        best: Candidate,
-        inbag: &[u32],
-    ) -> (f64, BinCut) {
-        let column = bins.column(best.feature);
-        let values = self.x.column(best.feature);
-        let left = best.cut as u8;
-        let right = inbag
-            .iter()
-            .map(|&i| column[i as usize])
-            .filter(|&b| b > left)
-            .min()
-            .expect("a cut has in-bag samples on its right");
-        let (mut left_max, mut right_min) = (f32::NEG_INFINITY, f32::INFINITY);
-        for &i in inbag {
-            let b = column[i as usize];
-            if b == left {
-                left_max = left_max.max(values[row_of[i as usize] as usize]);
-            } else if b == right {
-                right_min = right_min.min(values[row_of[i as usize] as usize]);
-            }
-        }
-        let threshold = midpoint(f64::from(left_max), f64::from(right_min));
-        (threshold, BinCut { left, right })
     }
 
     fn scan_histogram(
@@ -354,6 +357,31 @@ impl Grower<'_> {
         }
         sweep.finish()
     }
+}
+
+/// As `Grower::exact_threshold` for a cut between bins: the largest value left lies in the
+/// cut's bin and the smallest right in the next bin an in-bag sample uses, so only the
+/// values in those two bins are read.
+fn binned_threshold(lookup: &Lookup<'_>, best: Candidate, inbag: &[u32]) -> (f64, BinCut) {
+    let column = lookup.bins().column(best.feature);
+    let left = best.cut as u8;
+    let right = inbag
+        .iter()
+        .map(|&i| column[i as usize])
+        .filter(|&b| b > left)
+        .min()
+        .expect("a cut has in-bag samples on its right");
+    let (mut left_max, mut right_min) = (f32::NEG_INFINITY, f32::INFINITY);
+    for &i in inbag {
+        let b = column[i as usize];
+        if b == left {
+            left_max = left_max.max(lookup.value(i, best.feature));
+        } else if b == right {
+            right_min = right_min.min(lookup.value(i, best.feature));
+        }
+    }
+    let threshold = midpoint(f64::from(left_max), f64::from(right_min));
+    (threshold, BinCut { left, right })
 }
 
 /// The midpoint of a and b (a < b) as scikit-learn computes it, never equal to b.

@@ -20,6 +20,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod binned;
 mod binning;
 mod error;
 mod forest;

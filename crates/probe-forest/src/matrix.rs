@@ -3,27 +3,44 @@
 
 use rayon::prelude::*;
 
+use crate::binned::Binned;
 use crate::error::{Error, Result};
 
 /// Rows decoded per block while reading the source (keeps the f64 buffer near 512 KiB).
 const BLOCK_VALUES: usize = 1 << 16;
 
-/// An n × d matrix normalised to [0, 1] per column, held as f32 in column-major order.
+/// An n × d matrix normalised to [0, 1] per column: its values, as f32 in column-major
+/// order, or (for the binned splitter only, see [`binned`](Matrix::binned)) its bins, with
+/// the raw values it borrows to read back the few that a tree needs exactly.
 ///
 /// The values are rounded to f32 after normalising in f64, as scikit-learn's trees do with
 /// their float64 input, so thresholds fall on the same grid as the reference's.
-#[derive(Debug, Clone)]
-pub struct Matrix {
+pub struct Matrix<'a> {
     n: usize,
     d: usize,
-    values: Vec<f32>,
+    layout: Layout<'a>,
 }
 
-impl Matrix {
+enum Layout<'a> {
+    Values(Vec<f32>),
+    Binned(Binned<'a>),
+}
+
+impl std::fmt::Debug for Matrix<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let layout = match self.layout {
+            Layout::Values(_) => "values",
+            Layout::Binned(_) => "bins",
+        };
+        write!(f, "Matrix({} x {}, {layout})", self.n, self.d)
+    }
+}
+
+impl Matrix<'static> {
     /// Normalises a row-major source. `read_rows(start, out)` fills `out` with rows
     /// `start..start + out.len() / d`, as f64. It is called from several threads; each row
     /// is read twice (once for the column ranges, once to normalise).
-    pub fn from_rows<F>(n: usize, d: usize, read_rows: F) -> Result<Matrix>
+    pub fn from_rows<F>(n: usize, d: usize, read_rows: F) -> Result<Matrix<'static>>
     where
         F: Fn(usize, &mut [f64]) + Sync,
     {
@@ -90,7 +107,7 @@ impl Matrix {
                     }
                 }
             });
-        Ok(Matrix { n, d, values })
+        Ok(Matrix::values(n, d, values))
     }
 
     /// As [`from_rows`](Self::from_rows) for a source whose values are f32 (or narrower:
@@ -98,7 +115,21 @@ impl Matrix {
     /// `start..start + out.len() / d`. Each row is read once: its raw values go straight to
     /// their columns while the column ranges are found, and each column is then normalised
     /// in place, which is exact because an f32 converts to f64 without loss.
-    pub fn from_rows_f32<F>(n: usize, d: usize, read_rows: F) -> Result<Matrix>
+    pub fn from_rows_f32<F>(n: usize, d: usize, read_rows: F) -> Result<Matrix<'static>>
+    where
+        F: Fn(usize, &mut [f32]) + Sync,
+    {
+        Ok(Matrix::normalised_f32(n, d, 0, read_rows)?.0)
+    }
+
+    /// [`from_rows_f32`](Self::from_rows_f32), with each column's minimum and span; errors
+    /// name columns from `first_col` (the matrix is that slice of a wider one).
+    pub(crate) fn normalised_f32<F>(
+        n: usize,
+        d: usize,
+        first_col: usize,
+        read_rows: F,
+    ) -> Result<(Matrix<'static>, Ranges)>
     where
         F: Fn(usize, &mut [f32]) + Sync,
     {
@@ -142,21 +173,22 @@ impl Matrix {
                 }
                 (lo, hi, min_position(bad, bad2))
             });
-        no_non_finite(bad)?;
+        no_non_finite(bad.map(|(row, col)| (row, first_col + col)))?;
+        let lo: Vec<f64> = lo.into_iter().map(f64::from).collect();
+        let span: Vec<f64> = hi.iter().zip(&lo).map(|(&h, l)| f64::from(h) - l).collect();
         values
             .par_chunks_mut(n)
-            .zip(lo.par_iter().zip(&hi))
-            .for_each(|(column, (&lo, &hi))| {
-                let (lo, span) = (f64::from(lo), f64::from(hi) - f64::from(lo));
+            .zip(lo.par_iter().zip(&span))
+            .for_each(|(column, (&lo, &span))| {
                 for v in column {
                     *v = normalised(f64::from(*v), lo, span);
                 }
             });
-        Ok(Matrix { n, d, values })
+        Ok((Matrix::values(n, d, values), Ranges { lo, span }))
     }
 
     /// Normalises a row-major slice of n·d values.
-    pub fn from_row_major(n: usize, d: usize, data: &[f64]) -> Result<Matrix> {
+    pub fn from_row_major(n: usize, d: usize, data: &[f64]) -> Result<Matrix<'static>> {
         if data.len() != n * d {
             return Err(Error::InvalidData(format!(
                 "{} values do not make a {n} x {d} matrix",
@@ -165,6 +197,32 @@ impl Matrix {
         }
         Matrix::from_rows(n, d, |start, out| {
             out.copy_from_slice(&data[start * d..start * d + out.len()])
+        })
+    }
+
+    fn values(n: usize, d: usize, values: Vec<f32>) -> Matrix<'static> {
+        Matrix {
+            n,
+            d,
+            layout: Layout::Values(values),
+        }
+    }
+}
+
+impl<'a> Matrix<'a> {
+    /// The bins of n × d raw row-major f32 values (a mapped file, an array), for the binned
+    /// splitter only: each column is binned exactly as the binned splitter bins
+    /// [`from_rows_f32`](Matrix::from_rows_f32)'s matrix of the same values, but only a
+    /// slice of the columns is normalised at a time, so the matrix keeps one byte per value
+    /// and the trees read the few values they need exactly from `raw`, which it borrows.
+    /// Rows are stored grouped by `group` (one entry per row: the labels), which changes
+    /// only how fast the trees gather them.
+    pub fn binned(n: usize, d: usize, raw: &'a [f32], group: &[u32]) -> Result<Matrix<'a>> {
+        let binned = Binned::build(n, d, raw, group)?;
+        Ok(Matrix {
+            n,
+            d,
+            layout: Layout::Binned(binned),
         })
     }
 
@@ -178,9 +236,31 @@ impl Matrix {
         self.d
     }
 
-    /// Normalised values of column `j`, one per row.
-    pub fn column(&self, j: usize) -> &[f32] {
-        &self.values[j * self.n..(j + 1) * self.n]
+    /// Normalised values of column `j`, one per row; `None` for a matrix of bins.
+    pub fn column(&self, j: usize) -> Option<&[f32]> {
+        match &self.layout {
+            Layout::Values(values) => Some(&values[j * self.n..(j + 1) * self.n]),
+            Layout::Binned(_) => None,
+        }
+    }
+
+    /// Whether column `j` was constant in the data the matrix was normalised from (it is
+    /// then 0 everywhere).
+    pub fn is_constant(&self, j: usize) -> bool {
+        match &self.layout {
+            Layout::Values(values) => values[j * self.n..(j + 1) * self.n]
+                .iter()
+                .all(|&v| v == 0.0),
+            Layout::Binned(binned) => binned.is_constant(j),
+        }
+    }
+
+    /// The matrix of bins, if it is one.
+    pub(crate) fn binned_layout(&self) -> Option<&Binned<'a>> {
+        match &self.layout {
+            Layout::Values(_) => None,
+            Layout::Binned(binned) => Some(binned),
+        }
     }
 
     /// The rows `rows` (in the order given), keeping this matrix's normalisation: the trees
@@ -188,7 +268,7 @@ impl Matrix {
     /// to split where it would if it were the whole data set.
     ///
     /// Fails with [`Error::InvalidData`] when `rows` is empty or names a row past the end.
-    pub fn select_rows(&self, rows: &[usize]) -> Result<Matrix> {
+    pub fn select_rows(&self, rows: &[usize]) -> Result<Matrix<'a>> {
         if rows.is_empty() {
             return Err(Error::InvalidData("no rows selected".into()));
         }
@@ -198,26 +278,37 @@ impl Matrix {
                 self.n
             )));
         }
-        let mut values = crate::pages::zeroed::<f32>(rows.len() * self.d);
-        values
-            .par_chunks_mut(rows.len())
-            .enumerate()
-            .for_each(|(j, out)| {
-                let column = self.column(j);
-                for (v, &r) in out.iter_mut().zip(rows) {
-                    *v = column[r];
-                }
-            });
+        let layout = match &self.layout {
+            Layout::Values(all) => {
+                let mut values = crate::pages::zeroed::<f32>(rows.len() * self.d);
+                values
+                    .par_chunks_mut(rows.len())
+                    .zip(all.par_chunks(self.n))
+                    .for_each(|(out, column)| {
+                        for (v, &r) in out.iter_mut().zip(rows) {
+                            *v = column[r];
+                        }
+                    });
+                Layout::Values(values)
+            }
+            Layout::Binned(binned) => Layout::Binned(binned.select(rows)),
+        };
         Ok(Matrix {
             n: rows.len(),
             d: self.d,
-            values,
+            layout,
         })
     }
 }
 
+/// Each column's minimum and span (maximum − minimum), as the normalisation used them.
+pub(crate) struct Ranges {
+    pub lo: Vec<f64>,
+    pub span: Vec<f64>,
+}
+
 /// An empty matrix is refused: a forest needs at least one row and one column.
-fn check_shape(n: usize, d: usize) -> Result<()> {
+pub(crate) fn check_shape(n: usize, d: usize) -> Result<()> {
     if n == 0 || d == 0 {
         return Err(Error::InvalidData(format!(
             "the matrix is {n} x {d}; it needs at least one row and one column"
@@ -238,7 +329,7 @@ fn no_non_finite(first: Option<(usize, usize)>) -> Result<()> {
 
 /// `x` mapped from [lo, lo + span] to [0, 1] in f64, then rounded to f32; a constant column
 /// (span 0) becomes 0.
-fn normalised(x: f64, lo: f64, span: f64) -> f32 {
+pub(crate) fn normalised(x: f64, lo: f64, span: f64) -> f32 {
     if span > 0.0 {
         ((x - lo) / span) as f32
     } else {
@@ -281,10 +372,10 @@ mod tests {
     fn normalises_each_column_to_unit_range() {
         let data = [1.0, 5.0, 2.0, 2.0, 7.0, 2.0, 3.0, 7.0, 2.0];
         let m = Matrix::from_row_major(3, 3, &data).unwrap();
-        assert_eq!(m.column(0), &[0.0, 0.5, 1.0]);
-        assert_eq!(m.column(1), &[0.0, 1.0, 1.0]);
+        assert_eq!(m.column(0).unwrap(), &[0.0, 0.5, 1.0]);
+        assert_eq!(m.column(1).unwrap(), &[0.0, 1.0, 1.0]);
         // A constant column becomes 0.
-        assert_eq!(m.column(2), &[0.0, 0.0, 0.0]);
+        assert_eq!(m.column(2).unwrap(), &[0.0, 0.0, 0.0]);
     }
 
     #[test]
@@ -293,8 +384,8 @@ mod tests {
         let m = Matrix::from_row_major(4, 2, &data).unwrap();
         let s = m.select_rows(&[3, 1]).unwrap();
         assert_eq!((s.n_rows(), s.n_cols()), (2, 2));
-        assert_eq!(s.column(0), &[1.0, 0.25]);
-        assert_eq!(s.column(1), &[1.0, 1.0 / 3.0]);
+        assert_eq!(s.column(0).unwrap(), &[1.0, 0.25]);
+        assert_eq!(s.column(1).unwrap(), &[1.0, 1.0 / 3.0]);
         assert!(m.select_rows(&[]).is_err());
         assert!(m
             .select_rows(&[4])
@@ -345,7 +436,7 @@ mod tests {
             let lo = col.iter().cloned().fold(f64::INFINITY, f64::min);
             let hi = col.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             for i in [0, 1234, n - 1] {
-                assert_eq!(m.column(j)[i], ((col[i] - lo) / (hi - lo)) as f32);
+                assert_eq!(m.column(j).unwrap()[i], ((col[i] - lo) / (hi - lo)) as f32);
             }
         }
     }

@@ -5,7 +5,7 @@ use probe_forest::{Forest, ForestParams, Matrix, MaxFeatures, Splitter, WaveletN
 
 /// Rows on a few distinct levels per feature, with labels driven by two of the features and a
 /// little label noise; deterministic.
-fn data(n: usize, d: usize, levels: u64, classes: u32) -> (Matrix, Vec<u32>) {
+fn data(n: usize, d: usize, levels: u64, classes: u32) -> (Matrix<'static>, Vec<u32>) {
     let mut state = 88_172_645_463_325_252u64;
     let mut next = move || {
         state ^= state << 13;
@@ -27,7 +27,7 @@ fn data(n: usize, d: usize, levels: u64, classes: u32) -> (Matrix, Vec<u32>) {
     (Matrix::from_row_major(n, d, &x).unwrap(), y)
 }
 
-fn fit(x: &Matrix, y: &[u32], classes: usize, params: ForestParams) -> Forest {
+fn fit(x: &Matrix<'_>, y: &[u32], classes: usize, params: ForestParams) -> Forest {
     params.check().unwrap().fit(x, y, classes).unwrap()
 }
 
@@ -104,7 +104,7 @@ fn binned_trees_route_every_sample_by_its_value() {
                 reached[at] += 1;
                 match (nodes[at].split, nodes[at].children) {
                     (Some(split), Some([l, r])) => {
-                        let v = f64::from(x.column(split.feature)[row]);
+                        let v = f64::from(x.column(split.feature).unwrap()[row]);
                         at = if v <= split.threshold { l } else { r };
                     }
                     _ => break,
@@ -115,6 +115,34 @@ fn binned_trees_route_every_sample_by_its_value() {
             assert_eq!(node.sample_fraction, count as f64 / n as f64);
         }
     }
+}
+
+#[test]
+fn a_matrix_of_bins_grows_the_forest_of_the_values() {
+    let (n, d) = (4000, 9);
+    let (x, y) = data(n, d, 50_000, 3);
+    // Back to row-major raw values (the normalised ones: a second normalisation keeps them).
+    let raw: Vec<f32> = (0..n * d)
+        .map(|k| x.column(k % d).unwrap()[k / d])
+        .collect();
+    let values = Matrix::from_rows_f32(n, d, |start, out| {
+        out.copy_from_slice(&raw[start * d..start * d + out.len()])
+    })
+    .unwrap();
+    let bins = Matrix::binned(n, d, &raw, &y).unwrap();
+    assert!(bins.column(0).is_none());
+    let params = ForestParams::default().n_trees(3).max_depth(12).seed(9);
+    assert_eq!(
+        fit(&bins, &y, 3, params.clone()),
+        fit(&values, &y, 3, params.clone())
+    );
+    // Resampled rows keep the whole matrix's bins, and the exact splitter needs values.
+    let rows: Vec<usize> = (0..n).filter(|i| i % 3 != 0).collect();
+    let sub_y: Vec<u32> = rows.iter().map(|&i| y[i]).collect();
+    let sub = bins.select_rows(&rows).unwrap();
+    assert_eq!(fit(&sub, &sub_y, 3, params.clone()).n_trees(), 3);
+    let exact = params.splitter(Splitter::Exact).check().unwrap();
+    assert!(exact.fit(&bins, &y, 3).is_err());
 }
 
 #[test]
@@ -143,9 +171,9 @@ fn max_features_all_splits_the_root_on_the_informative_feature() {
     let mut y = Vec::with_capacity(2000);
     for i in 0..2000 {
         for j in 0..6 {
-            x.push(f64::from(noise.column(j)[i]));
+            x.push(f64::from(noise.column(j).unwrap()[i]));
         }
-        y.push(u32::from(noise.column(3)[i] > 0.5));
+        y.push(u32::from(noise.column(3).unwrap()[i] > 0.5));
     }
     let x = Matrix::from_row_major(2000, 6, &x).unwrap();
     let forest = fit(
