@@ -1,10 +1,10 @@
-//! Quantile bins for the binned splitter: each feature is quantised once per forest into at
-//! most [`MAX_BINS`] bins, so that a node scores a feature with one pass and a histogram.
+//! Quantile bins for the binned splitter: each feature is quantised once (per forest, or
+//! once for a matrix of bins) into at most [`MAX_BINS`] bins, so that a node scores a
+//! feature with one pass and a histogram.
 
 use rayon::prelude::*;
 
 use crate::matrix::Matrix;
-
 use crate::params::MAX_BINS;
 
 /// Values sampled per column to place the quantile edges of a high-cardinality feature.
