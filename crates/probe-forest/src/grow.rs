@@ -16,7 +16,7 @@ use crate::tree::{Node, Split};
 /// Nodes with at least this many bootstrap samples grow their two subtrees in parallel.
 const PARALLEL_NODE: usize = 4096;
 /// Below this many samples a node sorts (bin, sample) keys instead of filling a histogram.
-const SMALL_NODE: usize = 64;
+const SMALL_NODE: usize = 128;
 
 /// Where a binned tree finds its bins and a sample's exact value; a sample is a stored
 /// position of the bins (rows are stored grouped by label).
