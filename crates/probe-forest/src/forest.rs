@@ -104,15 +104,12 @@ impl ValidForestParams {
         // The binned splitter stores rows grouped by label; trees then work on those
         // positions, with labels and bootstrap weights in the same order.
         let (own_bins, own_order);
-        let (binned, order) = match (self.splitter(), x.binned_layout()) {
-            (Splitter::Binned, Some(binned)) => (Some(Lookup::Raw(binned)), &binned.row_of[..]),
+        let binned = match (self.splitter(), x.binned_layout()) {
+            (Splitter::Binned, Some(binned)) => Some(Lookup::Raw(binned)),
             (Splitter::Binned, None) => {
                 own_order = grouped_order(y);
                 own_bins = Bins::new(x, &own_order);
-                (
-                    Some(Lookup::Columns(x, &own_bins, &own_order)),
-                    &own_order[..],
-                )
+                Some(Lookup::Columns(x, &own_bins, &own_order))
             }
             (Splitter::Exact, Some(_)) => {
                 return Err(Error::InvalidData(
@@ -120,13 +117,12 @@ impl ValidForestParams {
                         .into(),
                 ))
             }
-            (Splitter::Exact, None) => (None, &[][..]),
+            (Splitter::Exact, None) => None,
         };
         let stored = |values: &[u32]| -> Vec<u32> {
-            if binned.is_some() {
-                order.iter().map(|&r| values[r as usize]).collect()
-            } else {
-                values.to_vec()
+            match &binned {
+                Some(lookup) => lookup.order().iter().map(|&r| values[r as usize]).collect(),
+                None => values.to_vec(),
             }
         };
         let y_stored: Vec<u32> = stored(y);

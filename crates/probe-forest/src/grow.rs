@@ -28,6 +28,14 @@ pub(crate) enum Lookup<'a> {
 }
 
 impl Lookup<'_> {
+    /// The matrix row held at each stored position.
+    pub(crate) fn order(&self) -> &[u32] {
+        match self {
+            Lookup::Columns(_, _, order) => order,
+            Lookup::Raw(binned) => &binned.row_of,
+        }
+    }
+
     fn bins(&self) -> &Bins {
         match self {
             Lookup::Columns(_, bins, _) => bins,
