@@ -384,8 +384,8 @@ fn checked_params_deserialise_only_through_the_check() {
 
 #[test]
 fn a_wide_reduction_is_the_same_at_any_thread_count() {
-    // Large enough for faer to split the products, the Gram matrices and the triangular
-    // solves of CholeskyQR2 across threads.
+    // Large enough for faer to split the products across threads (the QR and the small SVD
+    // run on one thread whatever the pool).
     let (n, d) = (2500, 1200);
     let data = low_rank(n, d, 40, 0.3, 0.0);
     let params = ReduceParams::new(300).seed(5).check().unwrap();
