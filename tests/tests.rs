@@ -9,5 +9,6 @@ mod hostile;
 mod reduce_cli;
 mod repeats;
 mod run;
+mod sweep;
 mod train;
 mod util;

@@ -7,7 +7,10 @@
 
 pub mod alpha;
 pub mod extract;
+pub mod jobs;
+pub mod merge;
 pub mod output;
+pub mod plan;
 pub mod reduce;
 pub mod report;
 pub mod run;

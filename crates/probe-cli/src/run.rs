@@ -1,12 +1,12 @@
 //! `probe run CONFIG.toml`: the whole pipeline from one config, stages skipped when up to
-//! date; this module parses the arguments and renders what the pipeline reports.
+//! date, or one stage's shard of units (`--stage S --shard I/N`) for cluster jobs.
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use probe_pipeline::{Force, Pipeline, RunConfig};
+use probe_pipeline::{Force, Pipeline, RunConfig, Shard, Stage};
 
-use crate::output::{cancel_on_ctrl_c, Terminal};
+use crate::output::{cancel_on_ctrl_c, print_line, Terminal};
 
 /// Runs the whole probe from one config: train, extract, reduce, alpha, report.
 #[derive(Debug, Parser)]
@@ -18,6 +18,14 @@ pub struct RunArgs {
     /// all.
     #[arg(long, value_name = "STAGE")]
     pub force: Vec<String>,
+    /// Run only this stage's units (train, extract or alpha); `probe merge RUN_DIR` then
+    /// writes results.json and the report. Refuses when an earlier stage is not complete.
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<Stage>,
+    /// With --stage: only the units of shard I of N (0 <= I < N), e.g.
+    /// --shard $SLURM_ARRAY_TASK_ID/8. Every process of a job array agrees on the split.
+    #[arg(long, value_name = "I/N", requires = "stage")]
+    pub shard: Option<Shard>,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
@@ -33,6 +41,28 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
     }
     let pipeline = Pipeline::new(RunConfig::from_file(&args.config)?)?;
     let terminal = Terminal::new(args.quiet, false);
+    if let Some(stage) = args.stage {
+        let shard = args.shard.unwrap_or(Shard::ALL);
+        let forced = match stage {
+            Stage::Train => force.train,
+            Stage::Extract => force.extract,
+            Stage::Alpha => force.alpha,
+        };
+        let outcome = pipeline.run_stage(stage, shard, forced, &terminal, &cancel_on_ctrl_c())?;
+        if !args.quiet {
+            print_line(&format!(
+                "{stage} shard {shard}: {} unit(s) run, {} complete and skipped{}",
+                outcome.ran,
+                outcome.skipped,
+                if outcome.failures > 0 {
+                    format!(", {} layer(s) failed", outcome.failures)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        return Ok(outcome.failures == 0);
+    }
     let outcome = pipeline.run(force, &terminal, &cancel_on_ctrl_c())?;
     if outcome.failures > 0 {
         crate::output::print_error(&format!(

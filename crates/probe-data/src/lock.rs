@@ -100,7 +100,17 @@ impl RunLock {
     /// Errors: [`Error::RunInUse`] when another open lock holds the folder, naming its
     /// holder; [`Error::Write`] when the lock file cannot be created or written.
     pub fn acquire(dir: &Path, holder: &str) -> Result<RunLock> {
-        let path = dir.join(RUN_LOCK_FILE);
+        Self::lock(dir.join(RUN_LOCK_FILE), dir, holder)
+    }
+
+    /// Locks one piece of work inside `dir` (which must exist) through its own lock file
+    /// `name`, so that several processes can work in one folder on different pieces; an
+    /// error names `dir/name`.
+    pub fn acquire_named(dir: &Path, name: &str, holder: &str) -> Result<RunLock> {
+        Self::lock(dir.join(name), &dir.join(name), holder)
+    }
+
+    fn lock(path: PathBuf, dir: &Path, holder: &str) -> Result<RunLock> {
         let werr = |source: io::Error| Error::Write {
             path: path.clone(),
             source,

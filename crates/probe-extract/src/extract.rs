@@ -130,14 +130,13 @@ fn plan(config: &ExtractConfig) -> Result<Plan> {
     };
     let data_hash = hash_samples(&data);
     let model_config = ModelConfig::for_env(&env, &arch, data.n_classes)?;
-    let (model, weights_hash) = if config.model.weights == "random" {
-        let (model, _) = Model::fresh(&arch, &model_config, &device, Some(config.model.seed))?;
-        (model, format!("random:{}", config.model.seed))
+    let model = if config.model.weights == "random" {
+        Model::fresh(&arch, &model_config, &device, Some(config.model.seed))?.0
     } else {
         let path = resolve_weights(&config.model.weights)?;
-        let (model, _) = Model::from_weights(&arch, &model_config, &path, &device)?;
-        (model, hash_file(&path)?)
+        Model::from_weights(&arch, &model_config, &path, &device)?.0
     };
+    let weights_hash = weights_hash(&config.model.weights, config.model.seed)?;
     let layers = config
         .layers
         .clone()
@@ -464,6 +463,16 @@ fn reduce_layer(
 fn write_manifest(path: &Path, manifest: &Manifest) -> Result<()> {
     let json = serde_json::to_vec_pretty(manifest).unwrap_or_default();
     Ok(probe_data::write_atomic(path, &json)?)
+}
+
+/// What a manifest and every layer file record as `weights_hash` for these weights:
+/// `random:SEED`, or a hash of the weights file, so that a reader can tell whether features
+/// are those of the weights it was asked for.
+pub fn weights_hash(weights: &str, seed: u64) -> Result<String> {
+    if weights == "random" {
+        return Ok(format!("random:{seed}"));
+    }
+    hash_file(&resolve_weights(weights)?)
 }
 
 /// FNV-1a over the file's bytes: enough to tell two weight files apart, and fast.

@@ -18,5 +18,5 @@ mod writer;
 
 pub use config::{DatasetSection, ExtractConfig, ModelSection, ReduceSection};
 pub use error::{Error, Result};
-pub use extract::{extract, layer_file, LayerFailure, LayerOutput, Manifest};
+pub use extract::{extract, layer_file, weights_hash, LayerFailure, LayerOutput, Manifest};
 pub use forward::{check_layers, features_in_memory};

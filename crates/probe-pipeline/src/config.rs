@@ -93,6 +93,72 @@ pub struct ModelSection {
     /// Seed of `random` weights.
     #[serde(default)]
     pub seed: u64,
+    /// A sweep: probe each of these weights files (a glob pattern or a list of files and
+    /// patterns) into `ckpt-<stem>/` of the run, instead of one `weights`.
+    #[serde(default)]
+    pub checkpoints: Option<Checkpoints>,
+}
+
+/// The weights a sweep probes: one pattern, or a list of files and patterns.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Checkpoints {
+    /// `"runs/x/checkpoint/epoch-*.safetensors"`.
+    Pattern(String),
+    /// `["a.safetensors", "b/*.safetensors"]`.
+    List(Vec<String>),
+}
+
+impl Checkpoints {
+    /// The files and patterns, in the order given.
+    pub fn entries(&self) -> &[String] {
+        match self {
+            Checkpoints::Pattern(p) => std::slice::from_ref(p),
+            Checkpoints::List(l) => l,
+        }
+    }
+}
+
+/// What a cluster job asks its scheduler for (`probe plan --slurm` / `--k8s`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// At most this many tasks per stage (each takes every N-th unit); default: one task per
+    /// unit.
+    pub shards: Option<usize>,
+    /// CPU cores per task.
+    pub cpus: usize,
+    /// Memory per task, as the scheduler writes it (`16G`).
+    pub mem: String,
+    /// GPUs per extraction task (other stages ask for none).
+    pub gpus: usize,
+    /// Wall-time limit per task, `HH:MM:SS`.
+    pub time: String,
+    /// Slurm partition (default: the cluster's).
+    pub partition: Option<String>,
+    /// Kubernetes: the container image with `probe` on its PATH.
+    pub image: String,
+    /// Kubernetes: the persistent volume claim holding the working folder.
+    pub volume: String,
+    /// Kubernetes: where the volume is mounted; jobs run there (paths in the config are
+    /// relative to it).
+    pub workdir: String,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            shards: None,
+            cpus: 4,
+            mem: "16G".into(),
+            gpus: 0,
+            time: "04:00:00".into(),
+            partition: None,
+            image: "sparsity-probe:latest".into(),
+            volume: "probe-work".into(),
+            workdir: "/work".into(),
+        }
+    }
 }
 
 /// Training, when the run trains its own model.
@@ -312,6 +378,9 @@ pub struct RunConfig {
     /// The probe.
     #[serde(default)]
     pub probe: ProbeSection,
+    /// Resources of cluster jobs.
+    #[serde(default)]
+    pub cluster: ClusterSection,
     /// Where the config was read from (for messages); not a TOML field.
     #[serde(skip)]
     pub source: PathBuf,
@@ -471,7 +540,29 @@ impl RunConfig {
                 return Err(self.invalid("reduce.dim", "must be at least 1"));
             }
         }
-        if self.model.weights.is_none() && self.train.is_none() {
+        if let Some(c) = &self.model.checkpoints {
+            if self.model.weights.is_some() {
+                return Err(self.invalid(
+                    "model.checkpoints",
+                    "and model.weights are both set; a sweep probes its checkpoints, so \
+                     leave weights out",
+                ));
+            }
+            if c.entries().is_empty() {
+                return Err(self.invalid(
+                    "model.checkpoints",
+                    "is empty: name at least one weights file or pattern",
+                ));
+            }
+        }
+        if self.cluster.shards == Some(0) {
+            return Err(self.invalid("cluster.shards", "must be at least 1"));
+        }
+        if self.cluster.cpus == 0 {
+            return Err(self.invalid("cluster.cpus", "must be at least 1"));
+        }
+        if self.model.weights.is_none() && self.model.checkpoints.is_none() && self.train.is_none()
+        {
             return Err(self.invalid(
                 "model.weights",
                 "[model] has no weights and there is no [train] section; set model.weights \

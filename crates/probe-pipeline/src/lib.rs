@@ -63,6 +63,7 @@
 
 mod config;
 mod error;
+mod merge;
 mod observer;
 mod output;
 mod prober;
@@ -70,21 +71,28 @@ mod reduce;
 mod results;
 mod run;
 mod score;
+mod stages;
+mod sweep;
 pub mod tables;
 mod train;
+mod units;
 
 pub use config::{
-    line_at, DatasetSection, Device, ModelSection, ParseDeviceError, ProbeSection, ReduceSection,
-    RunConfig, Split, TrainSection,
+    line_at, Checkpoints, ClusterSection, DatasetSection, Device, ModelSection, ParseDeviceError,
+    ProbeSection, ReduceSection, RunConfig, Split, TrainSection,
 };
 pub use error::{Error, Result};
+pub use merge::{merge, Merged};
 pub use observer::{Cancel, Observer, Silent};
 pub use output::check_output;
 pub use prober::EpochProber;
 pub use reduce::{reduce_file, reduced_path, ReducedFile};
-pub use results::{best_accuracy, load_run, Failure, Results, Settings};
+pub use results::{best_accuracy, load_run, CheckpointResults, Failure, Results, Settings};
 pub use run::{write_report, Force, Pipeline, RunOutcome, STAGES};
 pub use score::{
     expand, reduce_in_memory, score_file, score_files, score_set, Extras, Scored, Scoring,
 };
+pub use stages::StageOutcome;
+pub use sweep::{checkpoints, Checkpoint};
 pub use train::{checkpoint_epoch, TrainJob, TrainProbe, TrainSettings, Trained, SETTINGS_FILE};
+pub use units::{ParseShardError, ParseStageError, Plan, Shard, Stage, Target, Unit, PLAN_FILE};

@@ -96,6 +96,30 @@ pub struct Results {
     /// What could not be scored, and why.
     #[serde(default)]
     pub failures: Vec<Failure>,
+    /// A sweep: every checkpoint's layers, in the sweep's order (the top-level `layers` are
+    /// the last checkpoint's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoints: Vec<CheckpointResults>,
+}
+
+/// One checkpoint of a sweep, as scored (its folder's `results.json`, without settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointResults {
+    /// The checkpoint's name (its file's stem; its folder is `ckpt-<name>`).
+    pub checkpoint: String,
+    /// The weights file.
+    pub weights: String,
+    /// The training epoch of the weights, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<usize>,
+    /// The weights' accuracy, when they are the run's own checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<Accuracy>,
+    /// The scored layers, flagged in order.
+    pub layers: Vec<LayerResult>,
+    /// What could not be extracted or scored.
+    #[serde(default)]
+    pub failures: Vec<Failure>,
 }
 
 impl Results {
@@ -123,14 +147,26 @@ impl Results {
 
 /// One line of `metrics.jsonl` (probe-train), as far as a report needs it.
 #[derive(Deserialize)]
-struct MetricsLine {
-    epoch: usize,
+pub(crate) struct MetricsLine {
+    pub(crate) epoch: usize,
     train_accuracy: f64,
     val_accuracy: f64,
     #[serde(default)]
     test_accuracy: Option<f64>,
     #[serde(default)]
     best: bool,
+}
+
+impl MetricsLine {
+    /// The line's accuracy figures.
+    pub(crate) fn accuracy(&self) -> Accuracy {
+        Accuracy {
+            epoch: Some(self.epoch),
+            train: Some(self.train_accuracy),
+            val: Some(self.val_accuracy),
+            test: self.test_accuracy,
+        }
+    }
 }
 
 /// Reads the run in `dir` for a report: `results.json` (or, for a training folder probed
@@ -142,8 +178,23 @@ pub fn load_run(dir: &Path) -> Result<RunReport> {
     let epochs = read_jsonl::<EpochProbe>(&dir.join("probes.jsonl"))?;
     // `probe run` records the accuracy of the weights it probed, or none when it probed
     // other weights than its checkpoint; other results fall back to training's metrics.
+    let mut epochs = epochs;
     let (settings, layers, accuracy, embeddings, from_run) = if path.exists() {
         let r = Results::load(&path)?;
+        // A sweep draws alpha against its checkpoints' epochs, as probing during training
+        // does (a checkpoint without a known epoch takes its place in the sweep).
+        if !r.checkpoints.is_empty() {
+            epochs = r
+                .checkpoints
+                .iter()
+                .enumerate()
+                .map(|(i, c)| EpochProbe {
+                    epoch: c.epoch.unwrap_or(i + 1),
+                    val_accuracy: c.accuracy.and_then(|a| a.val),
+                    layers: c.layers.clone(),
+                })
+                .collect();
+        }
         let settings = serde_json::to_value(&r.settings).unwrap_or_default();
         let from_run = r.tool == "probe run";
         (settings, r.layers, r.accuracy, r.embeddings, from_run)
@@ -185,12 +236,7 @@ pub fn load_run(dir: &Path) -> Result<RunReport> {
 pub fn best_accuracy(path: &Path) -> Result<Option<Accuracy>> {
     let lines = read_jsonl::<MetricsLine>(path)?;
     let best = lines.iter().rev().find(|l| l.best).or(lines.last());
-    Ok(best.map(|l| Accuracy {
-        epoch: Some(l.epoch),
-        train: Some(l.train_accuracy),
-        val: Some(l.val_accuracy),
-        test: l.test_accuracy,
-    }))
+    Ok(best.map(MetricsLine::accuracy))
 }
 
 /// Every line of a JSON-lines file; an absent file is empty. A line that does not parse is

@@ -13,6 +13,7 @@ use crate::observer::{Cancel, Observer};
 use crate::results::{best_accuracy, load_run, Failure, Results};
 use crate::score::{score_files, Scoring};
 use crate::train::{checkpoint_epoch, TrainJob, TrainProbe, TrainSettings};
+use crate::units::Target;
 
 /// The stages of a run, in order.
 pub const STAGES: [&str; 4] = ["train", "extract", "alpha", "report"];
@@ -80,10 +81,12 @@ pub struct RunOutcome {
 /// A checked run config, ready to run stage by stage.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
-    config: RunConfig,
-    scoring: Scoring,
-    extract: ExtractConfig,
-    dir: PathBuf,
+    pub(crate) config: RunConfig,
+    pub(crate) scoring: Scoring,
+    pub(crate) extract: ExtractConfig,
+    pub(crate) dir: PathBuf,
+    /// What is probed: the run's weights, or each checkpoint of a sweep.
+    pub(crate) targets: Vec<Target>,
 }
 
 impl Pipeline {
@@ -132,7 +135,24 @@ impl Pipeline {
                 }),
         };
         extract.check(&config.source)?;
-        check_layers(&config)?;
+        let layers = check_layers(&config)?;
+        let targets = match crate::sweep::checkpoints(&config)? {
+            Some(sweep) => sweep
+                .into_iter()
+                .map(|c| Target {
+                    dir: dir.join(format!("ckpt-{}", c.name)),
+                    checkpoint: Some(c.name),
+                    weights: c.path.display().to_string(),
+                    layers: layers.clone(),
+                })
+                .collect(),
+            None => vec![Target {
+                checkpoint: None,
+                dir: dir.clone(),
+                weights: extract.model.weights.clone(),
+                layers,
+            }],
+        };
         Ok(Pipeline {
             scoring: Scoring {
                 probe,
@@ -142,6 +162,7 @@ impl Pipeline {
             config,
             extract,
             dir,
+            targets,
         })
     }
 
@@ -180,6 +201,9 @@ impl Pipeline {
                     ));
                 }
             }
+        }
+        if self.config.model.checkpoints.is_some() {
+            return self.run_sweep(force, observer, cancel);
         }
         if let Some(train) = &self.config.train {
             self.train(train, force.train, observer, cancel)?;
@@ -277,8 +301,18 @@ impl Pipeline {
     /// Extracts every layer (complete files of the same weights and samples are kept) and
     /// reduces them when the config asks.
     pub fn extract(&self, force: bool, observer: &dyn Observer) -> Result<Manifest> {
+        self.extract_with(&self.extract, force, observer)
+    }
+
+    /// Extracts as `extract` asks (the run's settings, another target's weights and folder).
+    pub(crate) fn extract_with(
+        &self,
+        extract_config: &ExtractConfig,
+        force: bool,
+        observer: &dyn Observer,
+    ) -> Result<Manifest> {
         observer.start("extract", "samples", 0);
-        let manifest = extract(&self.extract, force, &mut |done, total| {
+        let manifest = extract(extract_config, force, &mut |done, total| {
             observer.progress(done as u64, total as u64)
         });
         observer.finish();
@@ -417,11 +451,12 @@ fn modified(path: &Path) -> Option<SystemTime> {
 
 /// Unknown layers are found before training: tap names do not depend on the weights or the
 /// number of classes, so a throw-away model on the CPU lists them.
-fn check_layers(config: &RunConfig) -> Result<()> {
-    let Some(layers) = &config.layers else {
-        return Ok(());
-    };
+/// Returns the layers probed: the config's, or the environment's.
+fn check_layers(config: &RunConfig) -> Result<Vec<String>> {
     let env = probe_datasets::Env::resolve(&config.model.env)?;
+    let Some(layers) = &config.layers else {
+        return Ok(env.probe_layers.clone());
+    };
     let arch = config
         .model
         .arch
@@ -430,5 +465,7 @@ fn check_layers(config: &RunConfig) -> Result<()> {
     let model_config = probe_models::ModelConfig::for_env(&env, &arch, 10)?;
     let (model, _) =
         probe_models::Model::fresh(&arch, &model_config, &candle_core::Device::Cpu, Some(0))?;
-    probe_extract::check_layers(&model, layers).map_err(|e| config.invalid("layers", e.to_string()))
+    probe_extract::check_layers(&model, layers)
+        .map_err(|e| config.invalid("layers", e.to_string()))?;
+    Ok(layers.clone())
 }

@@ -100,6 +100,7 @@ impl Scored {
             accuracy: None,
             embeddings: self.embeddings,
             failures: self.failures,
+            checkpoints: Vec::new(),
         }
     }
 }

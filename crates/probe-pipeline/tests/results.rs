@@ -3,7 +3,7 @@
 
 use probe_alpha::{LayerRecord, RepeatStats};
 use probe_forest::{MaxFeatures, Splitter, WaveletNorm};
-use probe_pipeline::{load_run, Failure, Results, Settings};
+use probe_pipeline::{load_run, CheckpointResults, Failure, Results, Settings};
 use probe_reduce::Method;
 use probe_report::clustering::ClusteringScores;
 use probe_report::{Accuracy, LayerEmbedding, LayerResult};
@@ -94,6 +94,17 @@ fn every_field_round_trips() {
         failures: vec![Failure {
             file: "features/02_fc.safetensors".into(),
             error: "only 1 sample(s)".into(),
+        }],
+        checkpoints: vec![CheckpointResults {
+            checkpoint: "epoch-003".into(),
+            weights: "runs/x/checkpoint/epoch-003.safetensors".into(),
+            epoch: Some(3),
+            accuracy: None,
+            layers: vec![LayerResult {
+                record: record("relu2", 0.41),
+                clustering: None,
+            }],
+            failures: Vec::new(),
         }],
     };
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 //! binaries, and `probe report`).
 
 use clap::{Parser, Subcommand};
-use probe_cli::{alpha, extract, output, reduce, report, run, train};
+use probe_cli::{alpha, extract, merge, output, plan, reduce, report, run, train};
 
 /// The Sparsity Probe: how well each layer of a network organises its training set by class.
 #[derive(Debug, Parser)]
@@ -19,6 +19,12 @@ enum Stage {
     /// is done.
     #[command(name = "run")]
     Run(run::RunArgs),
+    /// List the run's units of work as JSON lines; write Slurm or Kubernetes jobs for them.
+    #[command(name = "plan")]
+    Plan(plan::PlanArgs),
+    /// Join a sharded run's alpha records into results.json and draw the report.
+    #[command(name = "merge")]
+    Merge(merge::MergeArgs),
     /// Train a network of an environment (as probe-train).
     #[command(name = "train")]
     Train(train::TrainArgs),
@@ -40,6 +46,8 @@ fn main() -> std::process::ExitCode {
     probe_cli::output::pin_thread_count();
     let outcome = match Cli::parse().stage {
         Stage::Run(args) => run::run(&args),
+        Stage::Plan(args) => plan::run(&args),
+        Stage::Merge(args) => merge::run(&args),
         Stage::Train(args) => train::run(&args),
         Stage::Extract(args) => extract::run(&args),
         Stage::Reduce(args) => reduce::run(&args),
