@@ -20,8 +20,11 @@ pub struct MergeArgs {
 
 /// Runs `probe merge`; `Ok(false)` when a layer failed.
 pub fn run(args: &MergeArgs) -> anyhow::Result<bool> {
-    let terminal = Terminal::new(args.quiet, false);
-    let merged = probe_pipeline::merge(&args.run_dir, &terminal)?;
+    let merged = if args.quiet {
+        probe_pipeline::merge(&args.run_dir, &probe_pipeline::Silent)?
+    } else {
+        probe_pipeline::merge(&args.run_dir, &Terminal::new(false, false))?
+    };
     if merged.failures > 0 {
         crate::output::print_error(&format!(
             "{} layer(s) failed; see `failures` in {}",
