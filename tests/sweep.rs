@@ -302,3 +302,59 @@ fn bad_sweeps_fail_with_one_line() {
     let out = probe(cwd, &["merge", "runs/nothing"]).output().unwrap();
     assert_clean_failure(&out, &["plan"]);
 }
+
+#[test]
+fn a_run_of_one_set_of_weights_shards_too() {
+    let config = "name = \"one\"\n[model]\nenv = \"synthetic\"\nweights = \"random\"\n\
+                  [dataset]\nlimit = 1000\n[probe]\ntrees = 3\n";
+    let layer_alphas = |cwd: &Path| -> Vec<(String, u64)> {
+        let text = std::fs::read_to_string(cwd.join("runs/one/results.json")).unwrap();
+        let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(r.get("checkpoints").is_none(), "{r}");
+        r["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let name = l["layer"].as_str().unwrap().to_string();
+                (name, l["alpha"].as_f64().unwrap().to_bits())
+            })
+            .collect()
+    };
+    let whole = tempfile::tempdir().unwrap();
+    std::fs::write(whole.path().join("one.toml"), config).unwrap();
+    ok(probe(whole.path(), &["run", "one.toml", "-q"])
+        .output()
+        .unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    std::fs::write(cwd.join("one.toml"), config).unwrap();
+    let plan = ok(probe(cwd, &["plan", "one.toml"]).output().unwrap());
+    let ids: Vec<String> = String::from_utf8_lossy(&plan.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "\"extract\"",
+            "\"alpha/input\"",
+            "\"alpha/relu1\"",
+            "\"alpha/relu2\""
+        ]
+    );
+    for args in [
+        ["--stage", "train", "--shard", "0/1"],
+        ["--stage", "extract", "--shard", "0/1"],
+        ["--stage", "alpha", "--shard", "1/2"],
+        ["--stage", "alpha", "--shard", "0/2"],
+    ] {
+        let mut all = vec!["run", "one.toml", "-q"];
+        all.extend(args);
+        ok(probe(cwd, &all).output().unwrap());
+    }
+    ok(probe(cwd, &["merge", "runs/one", "-q"]).output().unwrap());
+    let merged = layer_alphas(cwd);
+    assert_eq!(merged.len(), 3);
+    assert_eq!(merged, layer_alphas(whole.path()));
+}

@@ -105,6 +105,21 @@ class Results:
         self.layers: List[LayerResult] = [LayerResult(r) for r in data["layers"]]
         self.failures: List[Dict[str, str]] = list(data.get("failures", []))
         self.settings: Dict[str, Any] = dict(data["settings"])
+        #: A sweep (``probe run`` with ``[model] checkpoints``): each checkpoint's results by
+        #: name, in sweep order; ``layers`` above are then the last checkpoint's.
+        self.checkpoints: Dict[str, Results] = {
+            c["checkpoint"]: Results(
+                {
+                    "tool": data.get("tool"),
+                    "version": data.get("version"),
+                    "settings": data["settings"],
+                    **{k: v for k, v in c.items() if k != "checkpoint"},
+                }
+            )
+            for c in data.get("checkpoints", [])
+        }
+        #: The training epoch of a sweep checkpoint's weights, when known.
+        self.epoch: Optional[int] = data.get("epoch")
 
     @classmethod
     def _from_json(cls, text: str) -> "Results":

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -269,3 +270,34 @@ def test_resampled_repeats_draw_a_stratified_fraction():
         sp.alpha(x, y, resample=0.5)
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         sp.alpha(x, y, repeats=2, resample=1.5)
+
+
+def test_a_sweeps_results_hold_every_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    config = tmp_path / "sweep.toml"
+    config.write_text(
+        f"""name = "sweep"
+out = "{out}"
+layers = ["input", "relu2"]
+[model]
+env = "synthetic"
+checkpoints = "{out}/checkpoint/epoch-*.safetensors"
+[train]
+epochs = 2
+save_every = 1
+[dataset]
+limit = 800
+[probe]
+trees = 3
+"""
+    )
+    run("probe", "run", str(config), "-q")
+    results = sp.Results.load(out / "results.json")
+    assert list(results.checkpoints) == ["epoch-001", "epoch-002"]
+    first, last = results.checkpoints["epoch-001"], results.checkpoints["epoch-002"]
+    assert (first.epoch, last.epoch) == (1, 2)
+    assert last.alphas == results.alphas
+    assert list(first.alphas) == ["input", "relu2"]
+    # The input does not depend on the weights; the hidden layer does.
+    assert first["input"].alpha == last["input"].alpha
+    assert first["relu2"].alpha != last["relu2"].alpha

@@ -300,6 +300,8 @@ impl Pipeline {
             unit.id
         );
         let _lock = probe_data::RunLock::acquire_named(folder, &format!("{name}.lock"), &holder)?;
+        // What a killed unit left behind (a live writer's temporary is locked and kept).
+        probe_data::remove_stale_temporaries(folder)?;
         let settings = self.scoring.settings(pool.current_num_threads());
         if !force && Part::is_complete(&path, input, &settings) {
             observer.message(&format!(

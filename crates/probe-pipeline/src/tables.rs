@@ -62,6 +62,9 @@ fn band(r: &LayerRecord) -> String {
 /// A run's layers (width, alpha, band, ARI when clustered, flag), then the model's accuracy
 /// when known.
 pub fn run_table(results: &Results) -> Vec<String> {
+    if !results.checkpoints.is_empty() {
+        return sweep_table(results);
+    }
     let clustered = results.layers.iter().any(|l| l.clustering.is_some());
     let mut lines = vec![format!(
         "{:<20} {:>8} {:>8} {:>16} {:>7}  flag",
@@ -93,6 +96,46 @@ pub fn run_table(results: &Results) -> Vec<String> {
                 .map(|t| format!(", test {:.2}%", 100.0 * t))
                 .unwrap_or_default()
         ));
+    }
+    lines
+}
+
+/// A sweep: alpha per checkpoint (rows) and layer (columns), with the epoch and the
+/// validation accuracy when known; a layer a checkpoint could not score shows `-`.
+pub fn sweep_table(results: &Results) -> Vec<String> {
+    let layers: Vec<&str> = results
+        .checkpoints
+        .iter()
+        .flat_map(|c| c.layers.iter().map(|l| l.record.layer.as_str()))
+        .fold(Vec::new(), |mut names, name| {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+            names
+        });
+    let mut header = format!("{:<20} {:>5} {:>8}", "checkpoint", "epoch", "val acc");
+    for name in &layers {
+        header.push_str(&format!(" {name:>10}"));
+    }
+    let mut lines = vec![header];
+    for c in &results.checkpoints {
+        let mut line = format!(
+            "{:<20} {:>5} {:>8}",
+            c.checkpoint,
+            c.epoch.map(|e| e.to_string()).unwrap_or_default(),
+            c.accuracy
+                .and_then(|a| a.val)
+                .map(|v| format!("{:.2}%", 100.0 * v))
+                .unwrap_or_default()
+        );
+        for name in &layers {
+            let alpha = c.layers.iter().find(|l| l.record.layer == *name);
+            match alpha {
+                Some(l) => line.push_str(&format!(" {:>10.4}", l.record.alpha)),
+                None => line.push_str(&format!(" {:>10}", "-")),
+            }
+        }
+        lines.push(line);
     }
     lines
 }
