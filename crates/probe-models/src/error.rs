@@ -30,6 +30,28 @@ pub enum Error {
         /// The taps the model has, in forward order.
         valid: Vec<String>,
     },
+    /// An ONNX model that cannot be read or run.
+    #[error("{}: {problem}", .path.display())]
+    Onnx {
+        /// The ONNX file.
+        path: PathBuf,
+        /// What is wrong, naming the node or value.
+        problem: String,
+    },
+    /// A tap that is not a value of the ONNX graph.
+    #[error(
+        "{}: no value `{name}` in the graph; the closest names: {}; list them all with \
+         --list-layers",
+        .path.display(), .close.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+    )]
+    UnknownOnnxValue {
+        /// The ONNX file.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// Up to five names of the graph closest to it.
+        close: Vec<String>,
+    },
     /// A config field has a value the model cannot be built with.
     #[error("{model} config: `{field}` {problem}; fix `{field}` in the model config")]
     BadConfig {

@@ -46,6 +46,8 @@ mod hub;
 mod init;
 mod mlp;
 mod model;
+#[cfg(feature = "onnx")]
+mod onnx;
 pub mod ops;
 mod resnet;
 mod taps;
@@ -59,6 +61,8 @@ pub use hub::{fetch_weights, resolve_weights, HubFile};
 pub use init::{init_seeded, Init};
 pub use mlp::{Mlp, MlpConfig};
 pub use model::{Arch, Model, ModelConfig, ARCHS};
+#[cfg(feature = "onnx")]
+pub use onnx::{OnnxInput, OnnxModel};
 pub use resnet::{adaptive_avg_pool_1x1, BasicBlock, MaxPool2d, ResNet18, ResNet18Config};
 pub use taps::Tapped;
 pub use weights::{

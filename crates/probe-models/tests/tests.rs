@@ -11,6 +11,9 @@ mod hub;
 mod init;
 #[path = "suite/models.rs"]
 mod models;
+#[cfg(feature = "onnx")]
+#[path = "suite/onnx.rs"]
+mod onnx;
 #[path = "suite/resnet.rs"]
 mod resnet;
 #[path = "suite/weights.rs"]
