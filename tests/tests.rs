@@ -6,6 +6,7 @@ mod bad_input;
 mod extract;
 mod golden;
 mod hostile;
+mod onnx;
 mod reduce_cli;
 mod repeats;
 mod run;

@@ -28,9 +28,14 @@ pub struct ExtractArgs {
     /// Use a seeded subset of at most N samples.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
-    /// Override the weights: a file, hf://owner/repo/file, or `random` (untrained baseline).
+    /// Override the weights: a file, hf://owner/repo/file, `random` (untrained baseline),
+    /// or an .onnx model.
     #[arg(long, value_name = "PATH|random")]
     pub weights: Option<String>,
+    /// Print every layer the model can tap (for an ONNX model, every value of its graph)
+    /// with its per-sample shape, for one sample of the data, and write nothing.
+    #[arg(long)]
+    pub list_layers: bool,
     /// Rewrite layers whose files are already complete.
     #[arg(long)]
     pub force: bool,
@@ -55,9 +60,26 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<bool> {
         config.dataset.limit = Some(l);
     }
     if let Some(w) = &args.weights {
-        config.model.weights = w.clone();
+        if w.to_ascii_lowercase().ends_with(".onnx") {
+            config.model.onnx = Some(w.clone());
+            config.model.weights.clear();
+        } else {
+            config.model.weights = w.clone();
+            config.model.onnx = None;
+        }
     }
     config.check(&args.config)?;
+    if args.list_layers {
+        let layers = probe_extract::list_layers(&config)?;
+        let width = layers.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+        for (name, shape) in layers {
+            let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+            if !print_line(&format!("{name:<width$}  [{}]", dims.join(", "))) {
+                break;
+            }
+        }
+        return Ok(true);
+    }
     let terminal = Terminal::new(args.quiet, false);
     terminal.start("extracting", "samples", 0);
     let manifest = extract(&config, args.force, &mut |done, total| {

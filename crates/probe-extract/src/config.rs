@@ -18,12 +18,42 @@ pub struct ModelSection {
     /// Architecture (`mlp`, `cnn`, `resnet18`); default: the environment's.
     #[serde(default)]
     pub arch: Option<String>,
-    /// A `.safetensors`/`.pt`/`.pth` file, `hf://owner/repo/file`, or `random` (initialised
-    /// from `seed`: the untrained baseline).
+    /// A `.safetensors`/`.pt`/`.pth` file, `hf://owner/repo/file`, `random` (initialised
+    /// from `seed`: the untrained baseline), or an `.onnx` model.
+    #[serde(default)]
     pub weights: String,
     /// Seed of `random` weights.
     #[serde(default)]
     pub seed: u64,
+    /// An ONNX model instead of a built-in architecture (the same as `weights = "x.onnx"`):
+    /// `layers` then name the graph's values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnx: Option<String>,
+    /// ONNX: the graph input fed with the dataset (default: its first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_name: Option<String>,
+    /// ONNX: `nchw` (the dataset's layout, the default) or `nhwc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+    /// Per-channel mean (of pixels / 255 for image datasets) replacing the environment's
+    /// normalisation, for models trained with another; with `std`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation, with `mean`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<Vec<f32>>,
+}
+
+impl ModelSection {
+    /// Whether the model is an ONNX graph.
+    pub fn is_onnx(&self) -> bool {
+        self.onnx.is_some() || self.weights.to_ascii_lowercase().ends_with(".onnx")
+    }
+
+    /// The weights file or ONNX model read (`random` for none).
+    pub fn source(&self) -> &str {
+        self.onnx.as_deref().unwrap_or(&self.weights)
+    }
 }
 
 /// Which samples.
@@ -128,6 +158,49 @@ impl ExtractConfig {
         };
         if self.batch_size == 0 {
             return bad("batch_size must be at least 1".into());
+        }
+        let m = &self.model;
+        match (&m.onnx, m.weights.is_empty()) {
+            (Some(_), false) => {
+                return bad(
+                    "model.onnx and model.weights are both set; an ONNX file holds its \
+                            weights, so set one"
+                        .into(),
+                )
+            }
+            (None, true) => {
+                return bad(
+                    "model.weights is missing: a weights file, hf://…, \"random\" or an \
+                            .onnx model"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+        if !matches!(m.layout.as_deref(), None | Some("nchw") | Some("nhwc")) {
+            return bad(format!(
+                "model.layout = {:?}: use \"nchw\" or \"nhwc\"",
+                m.layout.as_deref().unwrap_or_default()
+            ));
+        }
+        if !m.is_onnx() && (m.input_name.is_some() || m.layout.is_some()) {
+            return bad("model.input_name and model.layout apply to ONNX models only".into());
+        }
+        match (&m.mean, &m.std) {
+            (Some(mean), Some(std)) => {
+                if mean.len() != std.len() || mean.is_empty() {
+                    return bad(format!(
+                        "model.mean has {} values and model.std {}: give one per channel",
+                        mean.len(),
+                        std.len()
+                    ));
+                }
+                if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+                    return bad("model.std values must be positive".into());
+                }
+            }
+            (None, None) => {}
+            _ => return bad("model.mean and model.std go together".into()),
         }
         if !matches!(self.dataset.split.as_str(), "train" | "test") {
             return bad(format!(

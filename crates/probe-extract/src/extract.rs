@@ -7,13 +7,14 @@ use std::time::Instant;
 use candle_core::Device;
 use probe_data::FeatureSet;
 use probe_datasets::{Dataset, Env};
-use probe_models::{resolve_weights, Model, ModelConfig};
+use probe_models::resolve_weights;
 use probe_reduce::{reduce_set, Backend, Method, ReduceParams, Reduced};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ExtractConfig, ReduceSection};
 use crate::error::{Error, Result};
-use crate::forward::{check_layers, forward_batches, layer_metadata, Taps};
+use crate::forward::{forward_batches, layer_metadata, Taps};
+use crate::network::{arch_name, load_samples, resolve_layers, Network};
 use crate::writer::{self, LayerFiles};
 
 /// What was written for one layer.
@@ -93,7 +94,7 @@ pub struct Manifest {
 struct Plan {
     env: Env,
     arch: String,
-    model: Model,
+    model: Network,
     data: Dataset,
     device: Device,
     weights_hash: String,
@@ -104,44 +105,14 @@ struct Plan {
 
 fn plan(config: &ExtractConfig) -> Result<Plan> {
     let env = Env::resolve(&config.model.env)?;
-    let arch = config
-        .model
-        .arch
-        .clone()
-        .unwrap_or_else(|| env.model.clone());
-    arch.parse::<probe_models::Arch>()?;
-    // Checked before the data is read.
-    ModelConfig::from_env(&env)?;
+    let arch = arch_name(config, &env)?;
     let device = probe_models::device(&config.device)?;
-    let sets = env.load(config.dataset.data.as_deref(), 0.0, config.dataset.seed)?;
-    let data = match config.dataset.split.as_str() {
-        "test" => sets.test.ok_or_else(|| Error::Config {
-            path: PathBuf::from("<config>"),
-            reason: format!(
-                "dataset.split = \"test\": the {} data has no test split; use \"train\"",
-                env.name
-            ),
-        })?,
-        _ => sets.train,
-    };
-    let data = match config.dataset.limit {
-        Some(limit) => data.subset(limit, config.dataset.seed)?,
-        None => data,
-    };
+    let data = load_samples(config, &env)?;
     let data_hash = hash_samples(&data);
-    let model_config = ModelConfig::for_env(&env, &arch, data.n_classes)?;
-    let model = if config.model.weights == "random" {
-        Model::fresh(&arch, &model_config, &device, Some(config.model.seed))?.0
-    } else {
-        let path = resolve_weights(&config.model.weights)?;
-        Model::from_weights(&arch, &model_config, &path, &device)?.0
-    };
-    let weights_hash = weights_hash(&config.model.weights, config.model.seed)?;
-    let layers = config
-        .layers
-        .clone()
-        .unwrap_or_else(|| env.probe_layers.clone());
-    check_layers(&model, &layers)?;
+    let model = Network::load(config, &env, &arch, data.n_classes, &device)?;
+    let weights_hash = weights_hash(config.model.source(), config.model.seed)?;
+    let layers = resolve_layers(config, &env)?;
+    model.check_layers(&layers)?;
     let features = config.out.join("features");
     std::fs::create_dir_all(&features).map_err(|source| Error::Io {
         path: features.clone(),
@@ -160,9 +131,21 @@ fn plan(config: &ExtractConfig) -> Result<Plan> {
     })
 }
 
-/// The file of the `index`-th layer: `NN_<layer>.safetensors`.
+/// The file of the `index`-th layer: `NN_<layer>.safetensors`, with characters that cannot
+/// be in a file name (an ONNX value's `/`, `:`) as `_` (the file's metadata keeps the name).
 pub fn layer_file(features: &Path, index: usize, layer: &str) -> PathBuf {
-    features.join(format!("{index:02}_{layer}.safetensors"))
+    let safe: String = layer
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let safe = safe.trim_start_matches(['_', '.']);
+    features.join(format!("{index:02}_{safe}.safetensors"))
 }
 
 /// Runs an extraction. Layers whose file is already complete for the same weights and data are
@@ -185,7 +168,7 @@ pub fn extract(
     let metadata = BTreeMap::from([
         ("model".to_string(), plan.arch.clone()),
         ("env".to_string(), plan.env.name.clone()),
-        ("weights".to_string(), config.model.weights.clone()),
+        ("weights".to_string(), config.model.source().to_string()),
         ("weights_hash".to_string(), plan.weights_hash.clone()),
         ("data_hash".to_string(), plan.data_hash.clone()),
         ("dataset".to_string(), dataset.clone()),
@@ -221,7 +204,7 @@ pub fn extract(
             labels: &labels,
         };
         let rows: Vec<usize> = (0..n).collect();
-        let (model, data, device) = (&plan.model, &plan.data, &plan.device);
+        let (model, data, device) = (plan.model.tapped(), &plan.data, &plan.device);
         let ((), written) = writer::write_while(&sinks, |send| {
             let mut done = 0;
             let each = &mut |chunk: &[usize], taps: &Taps| -> Result<()> {
@@ -307,7 +290,7 @@ pub fn extract(
         version: env!("CARGO_PKG_VERSION").into(),
         env: plan.env.name.clone(),
         model: plan.arch.clone(),
-        weights: config.model.weights.clone(),
+        weights: config.model.source().to_string(),
         weights_hash: plan.weights_hash.clone(),
         data_hash: plan.data_hash.clone(),
         dataset,

@@ -30,7 +30,7 @@ pub(crate) type Taps = [(String, Tensor)];
 /// over `rows` of `data`, `batch_size` rows at a time, and calls `each(chunk, taps)` with each
 /// batch's rows and the requested taps, in request order.
 pub(crate) fn forward_batches(
-    model: &Model,
+    model: &(dyn Tapped + Sync),
     data: &Dataset,
     rows: &[usize],
     layers: &[&str],
@@ -40,7 +40,7 @@ pub(crate) fn forward_batches(
 ) -> Result<()> {
     for chunk in rows.chunks(batch_size.max(1)) {
         let (x, _) = batch(data, chunk, device)?;
-        let (_, taps) = model.forward_with_taps(&x, layers, false)?;
+        let taps = model.forward_taps(&x, layers)?;
         each(chunk, &taps)?;
     }
     Ok(())

@@ -14,9 +14,11 @@ mod config;
 mod error;
 mod extract;
 mod forward;
+mod network;
 mod writer;
 
 pub use config::{DatasetSection, ExtractConfig, ModelSection, ReduceSection};
 pub use error::{Error, Result};
 pub use extract::{extract, layer_file, weights_hash, LayerFailure, LayerOutput, Manifest};
 pub use forward::{check_layers, features_in_memory};
+pub use network::{check_onnx_layers, list_layers, resolve_layers};

@@ -40,8 +40,7 @@ pub enum Error {
     },
     /// A tap that is not a value of the ONNX graph.
     #[error(
-        "{}: no value `{name}` in the graph; the closest names: {}; list them all with \
-         --list-layers",
+        "{}: no value `{name}` in the graph; the closest names: {}",
         .path.display(), .close.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
     )]
     UnknownOnnxValue {

@@ -36,6 +36,11 @@ pub trait Tapped {
 
     /// Every valid tap name, in the order the forward pass produces them.
     fn tap_names(&self) -> Vec<String>;
+
+    /// The requested taps alone, in eval mode; a model may stop computing once it has them.
+    fn forward_taps(&self, x: &Tensor, taps: &[&str]) -> Result<Vec<(String, Tensor)>> {
+        self.forward_with_taps(x, taps, false).map(|(_, t)| t)
+    }
 }
 
 /// Collects the requested taps during one forward pass.

@@ -93,6 +93,21 @@ pub struct ModelSection {
     /// Seed of `random` weights.
     #[serde(default)]
     pub seed: u64,
+    /// An ONNX model instead of a built-in architecture; `layers` name its graph's values.
+    #[serde(default)]
+    pub onnx: Option<String>,
+    /// ONNX: the graph input fed with the dataset (default: its first).
+    #[serde(default)]
+    pub input_name: Option<String>,
+    /// ONNX: `nchw` (the dataset's layout, the default) or `nhwc`.
+    #[serde(default)]
+    pub layout: Option<String>,
+    /// Per-channel mean replacing the environment's normalisation (with `std`).
+    #[serde(default)]
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation, with `mean`.
+    #[serde(default)]
+    pub std: Option<Vec<f32>>,
     /// A sweep: probe each of these weights files (a glob pattern or a list of files and
     /// patterns) into `ckpt-<stem>/` of the run, instead of one `weights`.
     #[serde(default)]
@@ -561,12 +576,26 @@ impl RunConfig {
         if self.cluster.cpus == 0 {
             return Err(self.invalid("cluster.cpus", "must be at least 1"));
         }
-        if self.model.weights.is_none() && self.model.checkpoints.is_none() && self.train.is_none()
+        if self.model.onnx.is_some()
+            && (self.model.weights.is_some()
+                || self.model.checkpoints.is_some()
+                || self.train.is_some())
+        {
+            return Err(self.invalid(
+                "model.onnx",
+                "an ONNX model holds its weights: leave out weights, checkpoints and [train]",
+            ));
+        }
+        if self.model.weights.is_none()
+            && self.model.checkpoints.is_none()
+            && self.model.onnx.is_none()
+            && self.train.is_none()
         {
             return Err(self.invalid(
                 "model.weights",
                 "[model] has no weights and there is no [train] section; set model.weights \
-                 (a file, hf://…, or \"random\") or add [train]",
+                 (a file, hf://…, or \"random\"), model.checkpoints or model.onnx, or add \
+                 [train]",
             ));
         }
         if let Some(t) = &self.train {

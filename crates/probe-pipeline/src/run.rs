@@ -102,9 +102,9 @@ impl Pipeline {
             .extras()
             .map_err(|e| config.invalid("probe", e.to_string()))?;
         let dir = config.run_dir();
-        let weights = match &config.model.weights {
-            Some(w) => w.clone(),
-            None => dir
+        let weights = match (&config.model.weights, &config.model.onnx) {
+            (Some(w), _) | (None, Some(w)) => w.clone(),
+            (None, None) => dir
                 .join("checkpoint/best.safetensors")
                 .display()
                 .to_string(),
@@ -115,6 +115,11 @@ impl Pipeline {
                 arch: config.model.arch.map(|a| a.to_string()),
                 weights,
                 seed: config.model.seed,
+                onnx: None,
+                input_name: config.model.input_name.clone(),
+                layout: config.model.layout.clone(),
+                mean: config.model.mean.clone(),
+                std: config.model.std.clone(),
             },
             dataset: probe_extract::DatasetSection {
                 data: config.dataset.data.clone(),
@@ -135,7 +140,12 @@ impl Pipeline {
                 }),
         };
         extract.check(&config.source)?;
-        let layers = check_layers(&config)?;
+        let layers = if extract.model.is_onnx() {
+            probe_extract::check_onnx_layers(&extract)
+                .map_err(|e| config.invalid("layers", e.to_string()))?
+        } else {
+            check_layers(&config)?
+        };
         let targets = match crate::sweep::checkpoints(&config)? {
             Some(sweep) => sweep
                 .into_iter()

@@ -153,9 +153,10 @@ impl Target {
 
     /// The partial record of the `index`-th layer, written by its alpha unit.
     pub fn part(&self, index: usize) -> PathBuf {
-        self.dir
-            .join("parts")
-            .join(format!("{index:02}_{}.json", self.layers[index]))
+        // Named as the layer's feature file, which makes any layer name a file name.
+        let file = probe_extract::layer_file(Path::new(""), index, &self.layers[index]);
+        let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+        self.dir.join("parts").join(format!("{stem}.json"))
     }
 }
 

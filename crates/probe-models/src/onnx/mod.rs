@@ -144,20 +144,10 @@ impl OnnxModel {
 
     /// Runs the graph up to the last node a tap needs, and returns the taps in request
     /// order (`with_output` also runs the rest and returns the graph's first output).
-    fn run(
-        &self,
-        x: &Tensor,
-        taps: &[&str],
-        with_output: bool,
-    ) -> Result<(Option<Tensor>, Taps)> {
+    fn run(&self, x: &Tensor, taps: &[&str], with_output: bool) -> Result<(Option<Tensor>, Taps)> {
         let g = &self.inner;
-        if let Some(bad) = taps.iter().find(|t| !g.names.iter().any(|n| n == *t)) {
-            return Err(Error::UnknownOnnxValue {
-                path: g.path.clone(),
-                name: (*bad).to_string(),
-                close: close_matches(bad, &g.names),
-            });
-        }
+        let owned: Vec<String> = taps.iter().map(|t| (*t).to_string()).collect();
+        self.check_taps(&owned)?;
         let x = if g.channels_last && x.rank() == 4 {
             x.permute((0, 2, 3, 1))
                 .and_then(|t| t.contiguous())
@@ -293,12 +283,25 @@ impl Tapped for OnnxModel {
     fn tap_names(&self) -> Vec<String> {
         self.inner.names.clone()
     }
+
+    /// The graph runs only as far as the last tap needs.
+    fn forward_taps(&self, x: &Tensor, taps: &[&str]) -> Result<Vec<(String, Tensor)>> {
+        Ok(self.run(x, taps, false)?.1)
+    }
 }
 
 impl OnnxModel {
-    /// The taps alone: the graph runs only as far as the last one needs.
-    pub fn forward_taps(&self, x: &Tensor, taps: &[&str]) -> Result<Vec<(String, Tensor)>> {
-        Ok(self.run(x, taps, false)?.1)
+    /// Every name in `taps` is a value of the graph; else an error naming the closest.
+    pub fn check_taps(&self, taps: &[String]) -> Result<()> {
+        let g = &self.inner;
+        match taps.iter().find(|t| !g.names.contains(t)) {
+            Some(bad) => Err(Error::UnknownOnnxValue {
+                path: g.path.clone(),
+                name: bad.clone(),
+                close: close_matches(bad, &g.names),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The dtype the graph's weights use (the first floating one), for the input.
