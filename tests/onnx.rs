@@ -88,7 +88,11 @@ fn an_onnx_model_is_probed_at_any_value_of_its_graph() {
         .replace("name = \"onnx\"", "out = \"x\"")
         .replace("[probe]\ntrees = 3\n", "");
     std::fs::write(&extract_config, text).unwrap();
-    let listed = extract(&["--config", extract_config.to_str().unwrap(), "--list-layers"]);
+    let listed = extract(&[
+        "--config",
+        extract_config.to_str().unwrap(),
+        "--list-layers",
+    ]);
     assert!(listed.status.success(), "{}", stderr(&listed));
     let listed = String::from_utf8_lossy(&listed.stdout);
     let lines: Vec<&str> = listed.lines().collect();

@@ -76,7 +76,7 @@ impl OnnxModel {
         if let Some(node) = graph.node.iter().find(|n| !ops::supported(&n.op_type)) {
             return Err(bad(format!(
                 "operator `{}` (node `{}`) is not supported; the supported operators are \
-                 candle-onnx 0.11's plus GlobalAveragePool and LayerNormalization",
+                 candle-onnx 0.11's plus GlobalAveragePool, LayerNormalization and Mod",
                 node.op_type, node.name
             )));
         }

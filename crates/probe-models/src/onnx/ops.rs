@@ -1,6 +1,7 @@
 //! One ONNX node on candle tensors: our fast CPU ops where a model spends its time (Conv,
 //! BatchNormalization, Relu, MaxPool, Gemm), the operators candle-onnx lacks
-//! (GlobalAveragePool, LayerNormalization), and candle-onnx's evaluator for everything else.
+//! (GlobalAveragePool, LayerNormalization, Mod), and candle-onnx's evaluator for everything
+//! else.
 
 use std::collections::HashMap;
 
@@ -88,7 +89,7 @@ const CANDLE_ONNX_OPS: &[&str] = &[
 ];
 
 /// The operators this crate adds to candle-onnx's.
-const OUR_OPS: &[&str] = &["GlobalAveragePool", "LayerNormalization"];
+const OUR_OPS: &[&str] = &["GlobalAveragePool", "LayerNormalization", "Mod"];
 
 /// Whether a node of this operator can run.
 pub(crate) fn supported(op: &str) -> bool {
@@ -144,6 +145,22 @@ pub(crate) fn eval(node: &NodeProto, inputs: &[Option<Tensor>]) -> Result<Vec<Te
             return Ok(vec![y]);
         }
         "LayerNormalization" => return layer_norm(node, inputs).map(|y| vec![y]),
+        "Mod" => {
+            // Exporters emit it on shapes (torchvision's attention does): small integers,
+            // exact in f64. fmod = 0 takes the divisor's sign (Python's %), 1 the dividend's.
+            let (a, b) = (input(0)?, input(1)?);
+            let dtype = a.dtype();
+            let (a64, b64) = (a.to_dtype(DType::F64)?, b.to_dtype(DType::F64)?);
+            let q = a64.broadcast_div(&b64)?;
+            let q = if attr_int(node, "fmod").unwrap_or(0) == 1 {
+                // Truncation toward zero: floor for positive quotients, ceil for negative.
+                q.ge(0.0)?.where_cond(&q.floor()?, &q.ceil()?)?
+            } else {
+                q.floor()?
+            };
+            let y = a64.broadcast_sub(&q.broadcast_mul(&b64)?)?;
+            return Ok(vec![y.to_dtype(dtype)?]);
+        }
         "Conv" if fast(input(0)?) && input(0)?.rank() == 4 => {
             let square = attr_ints(node, "kernel_shape").is_none_or(|k| k.len() == 2);
             let stride = uniform(attr_ints(node, "strides"), 1);
