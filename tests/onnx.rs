@@ -1,12 +1,10 @@
-//! ONNX models in `probe-extract` and `probe run` (a build with the `onnx` feature), and the
-//! one line a build without it gives.
+//! ONNX models in `probe-extract` and `probe run` (a build with the `onnx` feature), the one
+//! line a build without it gives, and what every model takes: `--list-layers`, mean/std.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::assert_clean_failure;
-#[cfg(feature = "onnx")]
-use crate::util::{shared, stderr};
+use crate::util::{assert_clean_failure, shared, stderr};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../probe-models/tests/fixtures/onnx/cnn.onnx")
@@ -122,4 +120,63 @@ fn without_the_onnx_feature_an_onnx_model_is_one_clear_line() {
         .output()
         .unwrap();
     assert_clean_failure(&out, &["`onnx` feature"]);
+}
+
+#[test]
+fn built_in_models_list_their_layers_and_take_another_normalisation() {
+    let Some(mnist) = shared("data/mnist-10k") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str, extra: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "layers = [\"input\"]\nout = {:?}\n[model]\nenv = \"mnist\"\narch = \"cnn\"\n\
+                 weights = \"random\"\n{extra}[dataset]\ndata = {:?}\nlimit = 50\n",
+                dir.path().join(name).display().to_string(),
+                mnist.display().to_string()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let extract = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_probe-extract"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let standard = config("standard", "");
+    let listed = extract(&["--config", standard.to_str().unwrap(), "--list-layers"]);
+    let first: Vec<&str> = listed.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(first, ["input", "[1,", "28,", "28]"], "{listed}");
+    assert!(listed.lines().count() > 3, "{listed}");
+    assert!(
+        !dir.path().join("standard").exists(),
+        "--list-layers writes nothing"
+    );
+
+    // mean/std replace the environment's MNIST statistics (0.1307, 0.3081 of pixels / 255).
+    let custom = config("custom", "mean = [0.5]\nstd = [0.25]\n");
+    extract(&["--config", standard.to_str().unwrap(), "-q"]);
+    extract(&["--config", custom.to_str().unwrap(), "-q"]);
+    let read = |name: &str| {
+        let set = probe_data::FeatureSet::open(
+            &dir.path().join(name).join("features/00_input.safetensors"),
+        )
+        .unwrap();
+        let mut values = vec![0.0; set.n_samples() * set.n_features()];
+        set.read_rows_f64(0, &mut values);
+        values
+    };
+    let (a, b) = (read("standard"), read("custom"));
+    assert_eq!(a.len(), 50 * 784);
+    for (x, y) in a.iter().zip(&b) {
+        let pixel = x * 0.3081 + 0.1307;
+        assert!((y - (pixel - 0.5) / 0.25).abs() < 1e-4, "{x} -> {y}");
+    }
 }
