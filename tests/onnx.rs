@@ -166,7 +166,7 @@ fn built_in_models_list_their_layers_and_take_another_normalisation() {
     extract(&["--config", custom.to_str().unwrap(), "-q"]);
     let read = |name: &str| {
         let set = probe_data::FeatureSet::open(
-            &dir.path().join(name).join("features/00_input.safetensors"),
+            dir.path().join(name).join("features/00_input.safetensors"),
         )
         .unwrap();
         let mut values = vec![0.0; set.n_samples() * set.n_features()];
