@@ -260,3 +260,25 @@ fn the_probe_binary_needs_no_font_libraries() {
         "{libs}"
     );
 }
+
+#[test]
+fn a_run_that_probes_other_weights_does_not_train_for_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("random.toml");
+    std::fs::write(
+        &config,
+        "name = \"random\"\n[model]\nenv = \"synthetic\"\nweights = \"random\"\n\
+         [train]\nepochs = 2\n[dataset]\nlimit = 400\n[probe]\ntrees = 2\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_probe"))
+        .current_dir(dir.path())
+        .args(["run", config.to_str().unwrap(), "-q"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("train: skipped"), "{said}");
+    assert!(!dir.path().join("runs/random/checkpoint").exists());
+    assert!(dir.path().join("runs/random/results.json").is_file());
+}

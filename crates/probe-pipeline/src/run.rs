@@ -215,8 +215,13 @@ impl Pipeline {
         if self.config.model.checkpoints.is_some() {
             return self.run_sweep(force, observer, cancel);
         }
-        if let Some(train) = &self.config.train {
-            self.train(train, force.train, observer, cancel)?;
+        match (self.training(), &self.config.model.weights) {
+            (Some(train), _) => self.train(train, force.train, observer, cancel)?,
+            (None, Some(weights)) if self.config.train.is_some() => observer.message(&format!(
+                "train: skipped: the run probes model.weights = \"{weights}\", not the \
+                 checkpoint [train] writes (set train.probe_every to probe during training)"
+            )),
+            (None, _) => {}
         }
         cancel.check()?;
         let manifest = self.extract(force.extract, observer)?;
@@ -236,6 +241,15 @@ impl Pipeline {
             report,
             failures: manifest.failures.len().max(recorded),
         })
+    }
+
+    /// The config's `[train]`, when training serves the run: its checkpoint is probed (the
+    /// default weights, or a sweep's checkpoints), or it probes between epochs. A run that
+    /// probes other weights and asks for no probes during training would train for nothing.
+    pub fn training(&self) -> Option<&TrainSection> {
+        let train = self.config.train.as_ref()?;
+        let probes_other_weights = self.config.model.weights.is_some();
+        (!probes_other_weights || train.probe_every.is_some()).then_some(train)
     }
 
     /// The training job of the config's `[train]`.

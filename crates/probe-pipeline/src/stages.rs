@@ -31,9 +31,7 @@ impl Pipeline {
     /// checkpoint × layer.
     pub fn plan(&self) -> Plan {
         let training = self
-            .config
-            .train
-            .as_ref()
+            .training()
             .map(|_| crate::sweep::training_outputs(&self.config));
         Plan::new(
             self.config.source.clone(),
@@ -61,7 +59,7 @@ impl Pipeline {
         let plan = self.plan();
         plan.save()?;
         if stage == Stage::Train {
-            let Some(train) = &self.config.train else {
+            let Some(train) = self.training() else {
                 return Ok(StageOutcome::default());
             };
             if !shard.takes(0) {
@@ -154,7 +152,7 @@ impl Pipeline {
     ) -> Result<RunOutcome> {
         let plan = self.plan();
         plan.save()?;
-        if let Some(train) = &self.config.train {
+        if let Some(train) = self.training() {
             self.train(train, force.train, observer, cancel)?;
         }
         cancel.check()?;
