@@ -37,11 +37,7 @@ pub(crate) struct Part {
 impl Part {
     /// Writes the record through a temporary file and a rename.
     pub(crate) fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::BadResults {
-            path: path.to_path_buf(),
-            reason: format!("cannot encode: {e}"),
-        })?;
-        Ok(probe_data::write_atomic(path, &json)?)
+        crate::results::save_json(path, self)
     }
 
     /// Reads a unit's record.

@@ -122,14 +122,20 @@ pub struct CheckpointResults {
     pub failures: Vec<Failure>,
 }
 
+/// Writes `value` as pretty JSON through a temporary file and a rename (so that a reader, or
+/// a second writer of the same file, never sees a torn one).
+pub(crate) fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| Error::BadResults {
+        path: path.to_path_buf(),
+        reason: format!("cannot encode: {e}"),
+    })?;
+    Ok(probe_data::write_atomic(path, &json)?)
+}
+
 impl Results {
     /// Writes the results as pretty JSON through a temporary file and a rename.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::BadResults {
-            path: path.to_path_buf(),
-            reason: format!("cannot encode: {e}"),
-        })?;
-        Ok(probe_data::write_atomic(path, &json)?)
+        save_json(path, self)
     }
 
     /// Reads a `results.json`.

@@ -195,12 +195,7 @@ impl Pipeline {
         observer: &dyn Observer,
         cancel: &Cancel,
     ) -> Result<RunOutcome> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| Error::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
-        let holder = format!("probe run {}", self.config.source.display());
-        let _lock = probe_data::RunLock::acquire(&self.dir, &holder)?;
+        let _lock = self.lock_dir("")?;
         for sub in ["", "features", "features-reduced", "checkpoint"] {
             let folder = self.dir.join(sub);
             if folder.is_dir() {
@@ -250,6 +245,17 @@ impl Pipeline {
         let train = self.config.train.as_ref()?;
         let probes_other_weights = self.config.model.weights.is_some();
         (!probes_other_weights || train.probe_every.is_some()).then_some(train)
+    }
+
+    /// Creates the run's folder and locks it for this process, recorded as `probe run CONFIG`
+    /// followed by `what`.
+    pub(crate) fn lock_dir(&self, what: &str) -> Result<probe_data::RunLock> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| Error::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let holder = format!("probe run {}{what}", self.config.source.display());
+        Ok(probe_data::RunLock::acquire(&self.dir, &holder)?)
     }
 
     /// The training job of the config's `[train]`.

@@ -65,12 +65,7 @@ impl Pipeline {
             if !shard.takes(0) {
                 return Ok(StageOutcome::default());
             }
-            std::fs::create_dir_all(&self.dir).map_err(|source| Error::Io {
-                path: self.dir.clone(),
-                source,
-            })?;
-            let holder = format!("probe run {} (train)", self.config.source.display());
-            let _lock = probe_data::RunLock::acquire(&self.dir, &holder)?;
+            let _lock = self.lock_dir(" (train)")?;
             self.train(train, force, observer, cancel)?;
             return Ok(StageOutcome {
                 ran: 1,

@@ -270,11 +270,7 @@ impl Plan {
             path: self.run.clone(),
             source,
         })?;
-        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Stage {
-            stage: "plan",
-            reason: format!("cannot encode the plan: {e}"),
-        })?;
-        Ok(probe_data::write_atomic(self.run.join(PLAN_FILE), &json)?)
+        crate::results::save_json(&self.run.join(PLAN_FILE), self)
     }
 
     /// Reads the plan a run wrote into `run_dir`.
