@@ -66,8 +66,15 @@ pub fn run_table(results: &Results) -> Vec<String> {
         return sweep_table(results);
     }
     let clustered = results.layers.iter().any(|l| l.clustering.is_some());
+    let w = results
+        .layers
+        .iter()
+        .map(|l| l.record.layer.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(20);
     let mut lines = vec![format!(
-        "{:<20} {:>8} {:>8} {:>16} {:>7}  flag",
+        "{:<w$} {:>8} {:>8} {:>16} {:>7}  flag",
         "layer",
         "width",
         "alpha",
@@ -77,7 +84,7 @@ pub fn run_table(results: &Results) -> Vec<String> {
     for l in &results.layers {
         let r = &l.record;
         lines.push(format!(
-            "{:<20} {:>8} {:>8.4} {:>16} {:>7}  {}",
+            "{:<w$} {:>8} {:>8.4} {:>16} {:>7}  {}",
             r.layer,
             r.input_d,
             r.alpha,
@@ -143,14 +150,22 @@ pub fn sweep_table(results: &Results) -> Vec<String> {
 /// The extraction's layers (shape, width, size, seconds, file), a line per capped
 /// reduction, and the pass's throughput.
 pub fn manifest_table(manifest: &Manifest, reduce_dim: Option<usize>) -> Vec<String> {
+    // As wide as the longest name: an ONNX graph's values are long (`/layer4/…/Relu_output_0`).
+    let w = manifest
+        .layers
+        .iter()
+        .map(|l| l.layer.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(20);
     let mut lines = vec![format!(
-        "{:<4} {:<20} {:>16} {:>9} {:>9} {:>8}  {}",
+        "{:<4} {:<w$} {:>16} {:>9} {:>9} {:>8}  {}",
         "#", "layer", "shape", "width", "MB", "seconds", "file"
     )];
     for l in &manifest.layers {
         let shape: Vec<String> = l.shape.iter().map(|s| s.to_string()).collect();
         lines.push(format!(
-            "{:<4} {:<20} {:>16} {:>9} {:>9.1} {:>8.2}  {}{}",
+            "{:<4} {:<w$} {:>16} {:>9} {:>9.1} {:>8.2}  {}{}",
             l.index,
             l.layer,
             shape.join("x"),
