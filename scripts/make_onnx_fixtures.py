@@ -5,6 +5,9 @@
 - vit.onnx: one transformer block on 7x7 patches of a 1x28x28 input: a patch Conv, Reshape,
   Transpose, Add (positions), LayerNormalization, MatMul, Softmax, GELU (Erf), Gemm;
 
+- cnn_dynamo.onnx, vit_dynamo.onnx: the same networks (other weights) by torch's default
+  (dynamo) exporter at opset 20, weights in NAME.onnx.data beside the model;
+
 and beside each, NAME.expected.safetensors: a seeded input batch (`input`, 4 samples) and
 onnxruntime's outputs for the intermediate values listed in NAME.taps.txt, which the Rust
 tests compare against (relative error <= 1e-4).
@@ -83,25 +86,51 @@ class TinyVit(nn.Module):
         return self.head(x.mean(dim=1))
 
 
-def export(model: nn.Module, name: str, taps_wanted: list[str]) -> None:
+def export(
+    model: nn.Module, name: str, taps_wanted: list[str], ops: set[str] | None = None
+) -> None:
+    """TorchScript export at opset 17 with `taps_wanted`; with `ops`, torch's default (dynamo)
+    export at opset 20, tapping every output of those operators, its weights saved beside
+    the model (NAME.onnx.data), as that exporter does for large models."""
     model.eval()
     x = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(7))
     path = OUT / f"{name}.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (x,),
-            str(path),
-            dynamo=False,
-            opset_version=17,
-            do_constant_folding=False,
-            training=torch.onnx.TrainingMode.PRESERVE,
-            input_names=["input"],
-            output_names=["logits"],
-            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-        )
+        if ops is None:
+            torch.onnx.export(
+                model,
+                (x,),
+                str(path),
+                dynamo=False,
+                opset_version=17,
+                do_constant_folding=False,
+                training=torch.onnx.TrainingMode.PRESERVE,
+                input_names=["input"],
+                output_names=["logits"],
+                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            )
+        else:
+            program = torch.onnx.export(
+                model,
+                (x,),
+                input_names=["input"],
+                output_names=["logits"],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+            )
+            data = OUT / f"{name}.onnx.data"
+            data.unlink(missing_ok=True)
+            onnx.save_model(
+                program.model_proto,
+                str(path),
+                save_as_external_data=True,
+                all_tensors_to_one_file=True,
+                location=data.name,
+                size_threshold=0,
+            )
     proto = onnx.load(str(path))
+    if ops is not None:
+        taps_wanted = [n.output[0] for n in proto.graph.node if n.op_type in ops]
     produced = [o for n in proto.graph.node for o in n.output]
     taps = [t for t in taps_wanted if t in produced] + ["logits"]
     missing = [t for t in taps_wanted if t not in produced]
@@ -119,9 +148,10 @@ def export(model: nn.Module, name: str, taps_wanted: list[str]) -> None:
     assert np.allclose(expected["logits"], torch_logits, atol=1e-5), "onnxruntime != torch"
     save_file(expected, str(OUT / f"{name}.expected.safetensors"))
     (OUT / f"{name}.taps.txt").write_text("\n".join(taps) + "\n")
-    ops = sorted({n.op_type for n in proto.graph.node})
-    size = path.stat().st_size + (OUT / f"{name}.expected.safetensors").stat().st_size
-    print(f"{name}: {len(proto.graph.node)} nodes, ops {ops}; {len(taps)} taps; {size} bytes")
+    kinds = sorted({n.op_type for n in proto.graph.node})
+    files = [path, OUT / f"{name}.expected.safetensors", OUT / f"{name}.onnx.data"]
+    size = sum(f.stat().st_size for f in files if f.exists())
+    print(f"{name}: {len(proto.graph.node)} nodes, ops {kinds}; {len(taps)} taps; {size} bytes")
 
 
 def main() -> None:
@@ -162,6 +192,15 @@ def main() -> None:
             "/ReduceMean_output_0",
         ],
     )
+    dynamo_fixtures()
+
+
+def dynamo_fixtures() -> None:
+    torch.manual_seed(1)
+    # Opset 20: AdaptiveAvgPool2d becomes ReduceMean with its axes as an input.
+    export(SmallResCnn(), "cnn_dynamo", [], ops={"Conv", "Relu", "Add", "MaxPool", "ReduceMean"})
+    # Shape with start/end, Gelu and LayerNormalization as opset 20 writes them.
+    export(TinyVit(), "vit_dynamo", [], ops={"Conv", "LayerNormalization", "Softmax", "Gelu"})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """ONNX models in probe-extract against onnxruntime, and against the built-in ResNet-18.
 
 Exports torchvision's resnet18 (CIFAR stem: a 3x3 stride-1 conv1) and a small ViT (torchvision's
-VisionTransformer: 32x32 inputs, patch 4, 3 blocks) with torch.onnx.export, writes a
+VisionTransformer: 32x32 inputs, patch 4, 3 blocks) with torch.onnx.export, by the TorchScript
+exporter (opset 17) and by torch's default dynamo exporter (opset 20, weights in a .data file
+beside the model), writes a
 CIFAR-format folder of seeded random images, runs `probe-extract` on it at several
 intermediate values of each graph, and compares every one with onnxruntime's output for the
 same normalised inputs (relative error = max |ours - ort| / max |ort|, at most 1e-4). Then
@@ -68,16 +70,41 @@ def vit() -> nn.Module:
     ).eval()
 
 
-def export(model: nn.Module, path: pathlib.Path) -> onnx.ModelProto:
+def export(model: nn.Module, path: pathlib.Path, dynamo: bool = False) -> onnx.ModelProto:
+    """The TorchScript exporter at opset 17, or torch's default (dynamo) exporter, which
+    writes opset 20 with the weights beside the model in PATH.data."""
     x = torch.randn(2, 3, 32, 32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model, (x,), str(path), dynamo=False, opset_version=17,
-            input_names=["input"], output_names=["logits"],
-            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-        )
+        if dynamo:
+            torch.onnx.export(
+                model, (x,), str(path), input_names=["input"], output_names=["logits"],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+            )
+        else:
+            torch.onnx.export(
+                model, (x,), str(path), dynamo=False, opset_version=17,
+                input_names=["input"], output_names=["logits"],
+                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            )
     return onnx.load(str(path))
+
+
+def ops_taps(proto: onnx.ModelProto, ops: set[str], every: int = 1) -> list[str]:
+    """Outputs of the nodes of `ops`, every `every`-th, then the last one and `logits`."""
+    found = [n.output[0] for n in proto.graph.node if n.op_type in ops]
+    picked = found[::every]
+    if found and found[-1] not in picked:
+        picked.append(found[-1])
+    return picked + ["logits"]
+
+
+def dynamo_resnet_taps(proto: onnx.ModelProto) -> list[str]:
+    return ops_taps(proto, {"Relu"}, every=4)[:-1] + ops_taps(proto, {"ReduceMean", "Reshape"})
+
+
+def dynamo_vit_taps(proto: onnx.ModelProto) -> list[str]:
+    return ops_taps(proto, {"Conv", "LayerNormalization", "Softmax", "Gelu"}, every=2)
 
 
 def resnet_taps(proto: onnx.ModelProto) -> list[str]:
@@ -138,15 +165,23 @@ def main() -> None:
         x = cifar_folder(data, args.n)
         worst = 0.0
         onnx_files = {}
-        for name, build, pick in [("resnet18", resnet18, resnet_taps), ("vit", vit, vit_taps)]:
+        models = [
+            ("resnet18", resnet18, resnet_taps, False),
+            ("vit", vit, vit_taps, False),
+            ("resnet18-dynamo", resnet18, dynamo_resnet_taps, True),
+            ("vit-dynamo", vit, dynamo_vit_taps, True),
+        ]
+        for name, build, pick, dynamo in models:
             path = work / f"{name}.onnx"
-            proto = export(build(), path)
+            proto = export(build(), path, dynamo)
             onnx_files[name] = path
             taps = pick(proto)
             manifest, _ = extract(args.bin, work, name, str(path), taps, data)
             expected = onnxruntime_values(path, taps, x)
-            print(f"{name}: {len(proto.graph.node)} nodes, {len(taps)} values tapped, "
-                  f"{manifest['n']} samples")
+            opset = max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+            external = " (weights in a .data file)" if (work / f"{name}.onnx.data").exists() else ""
+            print(f"{name}: opset {opset}{external}, {len(proto.graph.node)} nodes, "
+                  f"{len(taps)} values tapped, {manifest['n']} samples")
             for layer in manifest["layers"]:
                 ours = load_file(layer["file"])["features"].reshape(manifest["n"], -1)
                 ref = expected[layer["layer"]].reshape(len(x), -1)

@@ -80,6 +80,8 @@ impl OnnxModel {
                 node.op_type, node.name
             )));
         }
+        let mut graph = graph;
+        load_external_data(path, &mut graph.initializer).map_err(bad)?;
         let mut weights = HashMap::new();
         for t in &graph.initializer {
             let tensor = candle_onnx::eval::get_tensor(t, &t.name)
@@ -190,7 +192,12 @@ impl OnnxModel {
                 .collect::<Result<Vec<_>>>()?;
             let outputs = ops::eval(node, &inputs).map_err(|e| Error::Onnx {
                 path: g.path.clone(),
-                problem: format!("node `{}` ({}): {e}", node.name, node.op_type),
+                problem: format!(
+                    "node `{}` ({}): {}",
+                    node.name,
+                    node.op_type,
+                    crate::error::one_line(&e)
+                ),
             })?;
             for (name, t) in node.output.iter().zip(outputs) {
                 if !name.is_empty() {
@@ -313,6 +320,67 @@ impl OnnxModel {
             .find(|d| d.is_float())
             .unwrap_or(DType::F32)
     }
+}
+
+/// Weights kept beside the model (`torch.onnx.export`'s default writes `model.onnx.data`):
+/// each such tensor's bytes are read from its file, which must lie in the model's folder.
+fn load_external_data(
+    path: &Path,
+    tensors: &mut [onnx::TensorProto],
+) -> std::result::Result<(), String> {
+    const EXTERNAL: i32 = 1;
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    for t in tensors.iter_mut().filter(|t| t.data_location == EXTERNAL) {
+        let entry = |key: &str| {
+            t.external_data
+                .iter()
+                .find(|e| e.key == key)
+                .map(|e| e.value.clone())
+        };
+        let location = entry("location")
+            .ok_or_else(|| format!("weight `{}` is stored outside but names no file", t.name))?;
+        let relative = Path::new(&location);
+        let inside = relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            return Err(format!(
+                "weight `{}` is stored in `{location}`, outside the model's folder; only files \
+                 beside the model are read",
+                t.name
+            ));
+        }
+        let number = |key: &str| -> std::result::Result<Option<usize>, String> {
+            entry(key)
+                .map(|v| {
+                    v.parse::<usize>()
+                        .map_err(|_| format!("weight `{}`: {key} {v:?}", t.name))
+                })
+                .transpose()
+        };
+        let (offset, length) = (number("offset")?.unwrap_or(0), number("length")?);
+        if !files.contains_key(&location) {
+            let file = folder.join(relative);
+            let bytes = std::fs::read(&file).map_err(|e| {
+                format!("cannot read {} (its external weights): {e}", file.display())
+            })?;
+            files.insert(location.clone(), bytes);
+        }
+        let bytes = &files[&location];
+        let end = length.map_or(bytes.len(), |l| offset.saturating_add(l));
+        let data = bytes.get(offset..end).ok_or_else(|| {
+            format!(
+                "weight `{}`: bytes {offset}..{end} are past the end of {location} ({} bytes)",
+                t.name,
+                bytes.len()
+            )
+        })?;
+        t.raw_data = data.to_vec();
+        t.data_location = 0;
+        t.external_data.clear();
+    }
+    Ok(())
 }
 
 fn declared_dims(input: &onnx::ValueInfoProto) -> Vec<Option<usize>> {

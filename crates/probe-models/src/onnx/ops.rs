@@ -91,9 +91,14 @@ const CANDLE_ONNX_OPS: &[&str] = &[
 /// The operators this crate adds to candle-onnx's.
 const OUR_OPS: &[&str] = &["GlobalAveragePool", "LayerNormalization", "Mod"];
 
+/// Operators candle-onnx has but evaluates with an older opset's meaning, run by us instead:
+/// ReduceMean takes its axes as an input from opset 18 on (candle-onnx reads only the
+/// attribute, and would average over every axis); Shape has `start` and `end` from opset 15.
+const OURS_INSTEAD: &[&str] = &["ReduceMean", "Shape"];
+
 /// Whether a node of this operator can run.
 pub(crate) fn supported(op: &str) -> bool {
-    OUR_OPS.contains(&op) || CANDLE_ONNX_OPS.contains(&op)
+    OUR_OPS.contains(&op) || OURS_INSTEAD.contains(&op) || CANDLE_ONNX_OPS.contains(&op)
 }
 
 fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
@@ -145,6 +150,18 @@ pub(crate) fn eval(node: &NodeProto, inputs: &[Option<Tensor>]) -> Result<Vec<Te
             return Ok(vec![y]);
         }
         "LayerNormalization" => return layer_norm(node, inputs).map(|y| vec![y]),
+        "ReduceMean" => return reduce_mean(node, inputs).map(|y| vec![y]),
+        "Shape" => {
+            let dims = input(0)?.dims();
+            let rank = dims.len() as i64;
+            // Negative counts from the end; both ends are clamped to [0, rank].
+            let at = |v: i64| (if v < 0 { v + rank } else { v }).clamp(0, rank) as usize;
+            let start = at(attr_int(node, "start").unwrap_or(0));
+            let end = at(attr_int(node, "end").unwrap_or(rank)).max(start);
+            let values: Vec<i64> = dims[start..end].iter().map(|&d| d as i64).collect();
+            let len = values.len();
+            return Ok(vec![Tensor::from_vec(values, len, input(0)?.device())?]);
+        }
         "Mod" => {
             // Exporters emit it on shapes (torchvision's attention does): small integers,
             // exact in f64. fmod = 0 takes the divisor's sign (Python's %), 1 the dividend's.
@@ -244,6 +261,40 @@ fn candle_onnx_eval(node: &NodeProto, inputs: &[Option<Tensor>]) -> Result<Vec<T
             })
         })
         .collect()
+}
+
+/// `ReduceMean`, opset 13 (axes attribute) and 18 (axes input) alike.
+fn reduce_mean(node: &NodeProto, inputs: &[Option<Tensor>]) -> Result<Tensor> {
+    let x = inputs[0]
+        .as_ref()
+        .ok_or_else(|| candle_core::Error::Msg("ReduceMean needs data".into()))?;
+    let rank = x.rank() as i64;
+    let axes: Option<Vec<i64>> = match inputs.get(1).and_then(Option::as_ref) {
+        Some(t) => Some(t.to_dtype(DType::I64)?.flatten_all()?.to_vec1::<i64>()?),
+        None => attr_ints(node, "axes").map(<[i64]>::to_vec),
+    };
+    let axes = match axes {
+        Some(a) if !a.is_empty() => a,
+        _ if attr_int(node, "noop_with_empty_axes") == Some(1) => return Ok(x.clone()),
+        _ => (0..rank).collect(),
+    };
+    let mut axes: Vec<usize> = axes
+        .iter()
+        .map(|&a| usize::try_from(if a < 0 { a + rank } else { a }))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| candle_core::Error::Msg(format!("ReduceMean axes {axes:?} out of range")))?;
+    axes.sort_unstable();
+    axes.dedup();
+    let keep = attr_int(node, "keepdims").unwrap_or(1) == 1;
+    let mut y = x.clone();
+    for &axis in axes.iter().rev() {
+        y = if keep {
+            y.mean_keepdim(axis)?
+        } else {
+            y.mean(axis)?
+        };
+    }
+    Ok(y)
 }
 
 /// `LayerNormalization` (opset 17): normalised over the axes from `axis` on, then scaled

@@ -75,6 +75,41 @@ fn a_transformer_block_matches_onnxruntime() {
 }
 
 #[test]
+fn torchs_default_exporter_with_weights_beside_the_model_matches_onnxruntime() {
+    // Opset 20 from the dynamo exporter: ReduceMean with its axes as an input, Gelu, and
+    // every weight in NAME.onnx.data.
+    check("cnn_dynamo");
+    check("vit_dynamo");
+}
+
+#[test]
+fn external_weights_are_read_only_from_beside_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = std::fs::read(fixture("cnn_dynamo.onnx")).unwrap();
+    // Without its .data file: one line naming the file it needs.
+    let lonely = dir.path().join("cnn_dynamo.onnx");
+    std::fs::write(&lonely, &model).unwrap();
+    let err = OnnxModel::load(&lonely, &OnnxInput::default(), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cnn_dynamo.onnx.data"), "{err}");
+    // A location that climbs out of the model's folder is refused, not read.
+    let name = b"cnn_dynamo.onnx.data";
+    let mut escaping = model.clone();
+    for at in 0..escaping.len() - name.len() {
+        if &escaping[at..at + name.len()] == name {
+            escaping[at..at + name.len()].copy_from_slice(b"../../../../etc/data");
+        }
+    }
+    let bad = dir.path().join("escaping.onnx");
+    std::fs::write(&bad, escaping).unwrap();
+    let err = OnnxModel::load(&bad, &OnnxInput::default(), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("outside the model's folder"), "{err}");
+}
+
+#[test]
 fn every_value_is_a_tap_and_shapes_are_listed() {
     let model = OnnxModel::load(&fixture("cnn.onnx"), &OnnxInput::default(), &Device::Cpu).unwrap();
     let names = model.tap_names();
