@@ -281,6 +281,10 @@ fn bad_sweeps_fail_with_one_line() {
             "[model]\nenv = \"synthetic\"\nweights = \"random\"\ncheckpoints = [\"a.safetensors\"]\n",
             vec!["model.checkpoints", "both set"],
         ),
+        (
+            "[model]\nenv = \"synthetic\"\nweights = \"random\"\n[cluster]\nmem = \"16GB\"\n",
+            vec!["cluster.mem", "\"16GB\"", "line 6"],
+        ),
     ];
     for (body, needles) in cases {
         std::fs::write(cwd.join("bad.toml"), format!("name = \"bad\"\n{body}")).unwrap();

@@ -576,6 +576,16 @@ impl RunConfig {
         if self.cluster.cpus == 0 {
             return Err(self.invalid("cluster.cpus", "must be at least 1"));
         }
+        // Both schedulers read it: Slurm as written, Kubernetes with an `i` (16G -> 16Gi).
+        let mem = &self.cluster.mem;
+        let digits = mem.trim_end_matches(['K', 'M', 'G', 'T']);
+        let one_unit = mem.len() - digits.len() <= 1;
+        if digits.is_empty() || !one_unit || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(self.invalid(
+                "cluster.mem",
+                format!("{mem:?} is not a memory size; write a whole number with K, M, G or T, e.g. \"16G\""),
+            ));
+        }
         if self.model.onnx.is_some()
             && (self.model.weights.is_some()
                 || self.model.checkpoints.is_some()
