@@ -7,7 +7,6 @@
 
 pub mod alpha;
 pub mod extract;
-pub mod jobs;
 pub mod merge;
 pub mod output;
 pub mod plan;

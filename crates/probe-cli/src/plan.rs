@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use probe_pipeline::jobs::{write_k8s, write_slurm};
 use probe_pipeline::{Pipeline, RunConfig};
 
-use crate::jobs::{write_k8s, write_slurm};
 use crate::output::print_line;
 
 /// Lists the run's units (id, stage, checkpoint, layer, inputs, outputs) as JSON lines, and

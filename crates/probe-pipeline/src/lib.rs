@@ -63,6 +63,7 @@
 
 mod config;
 mod error;
+pub mod jobs;
 mod merge;
 mod observer;
 mod output;

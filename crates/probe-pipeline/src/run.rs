@@ -401,12 +401,7 @@ impl Pipeline {
             ));
             return Ok(None);
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .build()
-            .map_err(|e| Error::Stage {
-                stage: "alpha",
-                reason: format!("cannot start the worker threads: {e}"),
-            })?;
+        let pool = alpha_pool()?;
         let scored = pool.install(|| score_files(&self.scoring, &inputs, observer, cancel))?;
         if scored.layers.is_empty() && path.exists() {
             return Err(Error::Stage {
@@ -473,6 +468,17 @@ pub fn write_report(runs: &[RunReport], out: &Path) -> Result<PathBuf> {
     let refs: Vec<&RunReport> = runs.iter().collect();
     let (page, _) = probe_report::write_report_folder(&refs, out)?;
     Ok(page)
+}
+
+/// The alpha stage's workers (all cores, or `RAYON_NUM_THREADS`; results do not depend on
+/// how many).
+pub(crate) fn alpha_pool() -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .build()
+        .map_err(|e| Error::Stage {
+            stage: "alpha",
+            reason: format!("cannot start the worker threads: {e}"),
+        })
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {

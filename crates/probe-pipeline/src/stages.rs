@@ -113,12 +113,7 @@ impl Pipeline {
                     .iter()
                     .map(|u| self.alpha_input(u, &plan.targets[u.target], &mut hashes))
                     .collect::<Result<Vec<PathBuf>>>()?;
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .build()
-                    .map_err(|e| Error::Stage {
-                        stage: "alpha",
-                        reason: format!("cannot start the worker threads: {e}"),
-                    })?;
+                let pool = crate::run::alpha_pool()?;
                 for (unit, input) in units.iter().zip(&inputs) {
                     cancel.check()?;
                     let target = &plan.targets[unit.target];

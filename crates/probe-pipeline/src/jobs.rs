@@ -1,11 +1,13 @@
 //! Job files for existing schedulers: a Slurm job array per stage chained with `afterok`
-//! and a merge job (`submit.sh` submits them), or one Kubernetes Indexed Job per stage.
+//! and a merge job (`submit.sh` submits them), or one Kubernetes Indexed Job per stage. The
+//! jobs run the `probe` command (`probe run CONFIG --stage S --shard I/N`, `probe merge`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use probe_pipeline::{ClusterSection, Plan, Stage};
+use crate::config::ClusterSection;
+use crate::error::{Error, Result};
+use crate::units::{Plan, Stage};
 
 /// One stage's array: its name and how many tasks it runs.
 struct Array {
@@ -41,18 +43,24 @@ fn quote(word: &str) -> String {
     }
 }
 
-fn write(path: &Path, text: &str, executable: bool) -> anyhow::Result<()> {
-    probe_data::write_atomic(path, text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+fn write(path: &Path, text: &str, executable: bool) -> Result<()> {
+    probe_data::write_atomic(path, text.as_bytes())?;
     #[cfg(unix)]
     if executable {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("cannot make {} executable", path.display()))?;
+            .map_err(|source| io_error(path, source))?;
     }
     #[cfg(not(unix))]
     let _ = executable;
     Ok(())
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Writes `RUN/jobs/NN-STAGE.sbatch`, `RUN/jobs/NN-merge.sbatch` and `RUN/jobs/submit.sh`.
@@ -64,10 +72,9 @@ pub fn write_slurm(
     cluster: &ClusterSection,
     probe: &Path,
     workdir: &Path,
-) -> anyhow::Result<Vec<PathBuf>> {
+) -> Result<Vec<PathBuf>> {
     let jobs = workdir.join(&plan.run).join("jobs");
-    std::fs::create_dir_all(jobs.join("logs"))
-        .with_context(|| format!("cannot create {}", jobs.display()))?;
+    std::fs::create_dir_all(jobs.join("logs")).map_err(|e| io_error(&jobs, e))?;
     let config = workdir.join(&plan.config);
     let (probe, config) = (
         quote(&probe.display().to_string()),
@@ -178,9 +185,9 @@ pub fn write_k8s(
     name: &str,
     cluster: &ClusterSection,
     workdir: &Path,
-) -> anyhow::Result<Vec<PathBuf>> {
+) -> Result<Vec<PathBuf>> {
     let out = workdir.join(&plan.run).join("jobs/k8s");
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::create_dir_all(&out).map_err(|e| io_error(&out, e))?;
     let config = plan.config.display().to_string();
     let run = plan.run.display().to_string();
     let job = |stage: &str, tasks: usize, gpus: usize, command: String| {
@@ -228,7 +235,7 @@ pub fn write_k8s(
          completed.\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\n",
     );
     let arrays = arrays(plan, cluster);
-    let mut step = |file: PathBuf, job_name: &str, text: &str| -> anyhow::Result<()> {
+    let mut step = |file: PathBuf, job_name: &str, text: &str| -> Result<()> {
         write(&file, text, false)?;
         let _ = writeln!(
             apply,
