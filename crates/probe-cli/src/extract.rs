@@ -60,21 +60,13 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<bool> {
         config.dataset.limit = Some(l);
     }
     if let Some(w) = &args.weights {
-        if w.to_ascii_lowercase().ends_with(".onnx") {
-            config.model.onnx = Some(w.clone());
-            config.model.weights.clear();
-        } else {
-            config.model.weights = w.clone();
-            config.model.onnx = None;
-        }
+        config.model.set_weights(w);
     }
     config.check(&args.config)?;
     if args.list_layers {
         let layers = probe_extract::list_layers(&config)?;
-        let width = layers.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-        for (name, shape) in layers {
-            let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-            if !print_line(&format!("{name:<width$}  [{}]", dims.join(", "))) {
+        for line in tables::layers_table(&layers) {
+            if !print_line(&line) {
                 break;
             }
         }

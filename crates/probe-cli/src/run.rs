@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use probe_pipeline::{Force, Pipeline, RunConfig, Shard, Stage};
+use probe_pipeline::{tables, Force, Pipeline, RunConfig, Shard, Stage};
 
 use crate::output::{cancel_on_ctrl_c, print_line, Terminal};
 
@@ -43,23 +43,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
     let terminal = Terminal::new(args.quiet, false);
     if let Some(stage) = args.stage {
         let shard = args.shard.unwrap_or(Shard::ALL);
-        let forced = match stage {
-            Stage::Train => force.train,
-            Stage::Extract => force.extract,
-            Stage::Alpha => force.alpha,
-        };
-        let outcome = pipeline.run_stage(stage, shard, forced, &terminal, &cancel_on_ctrl_c())?;
+        let outcome = pipeline.run_stage(
+            stage,
+            shard,
+            force.of(stage),
+            &terminal,
+            &cancel_on_ctrl_c(),
+        )?;
         if !args.quiet {
-            print_line(&format!(
-                "{stage} shard {shard}: {} unit(s) run, {} complete and skipped{}",
-                outcome.ran,
-                outcome.skipped,
-                if outcome.failures > 0 {
-                    format!(", {} layer(s) failed", outcome.failures)
-                } else {
-                    String::new()
-                }
-            ));
+            print_line(&tables::stage_line(stage, shard, &outcome));
         }
         return Ok(outcome.failures == 0);
     }

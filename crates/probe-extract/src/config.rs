@@ -50,6 +50,18 @@ impl ModelSection {
         self.onnx.is_some() || self.weights.to_ascii_lowercase().ends_with(".onnx")
     }
 
+    /// Sets the weights as `--weights` gives them: an `.onnx` file is an ONNX model (and
+    /// replaces `weights`), anything else replaces `weights` (and any ONNX model).
+    pub fn set_weights(&mut self, weights: &str) {
+        if weights.to_ascii_lowercase().ends_with(".onnx") {
+            self.onnx = Some(weights.to_string());
+            self.weights.clear();
+        } else {
+            self.weights = weights.to_string();
+            self.onnx = None;
+        }
+    }
+
     /// The weights file or ONNX model read (`random` for none).
     pub fn source(&self) -> &str {
         self.onnx.as_deref().unwrap_or(&self.weights)

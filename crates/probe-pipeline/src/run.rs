@@ -13,7 +13,7 @@ use crate::observer::{Cancel, Observer};
 use crate::results::{best_accuracy, load_run, Failure, Results};
 use crate::score::{score_files, Scoring};
 use crate::train::{checkpoint_epoch, TrainJob, TrainProbe, TrainSettings};
-use crate::units::Target;
+use crate::units::{Stage, Target};
 
 /// The stages of a run, in order.
 pub const STAGES: [&str; 4] = ["train", "extract", "alpha", "report"];
@@ -39,6 +39,15 @@ impl Force {
             extract: true,
             alpha: true,
             report: true,
+        }
+    }
+
+    /// Whether a sharded stage is to be redone.
+    pub fn of(&self, stage: Stage) -> bool {
+        match stage {
+            Stage::Train => self.train,
+            Stage::Extract => self.extract,
+            Stage::Alpha => self.alpha,
         }
     }
 

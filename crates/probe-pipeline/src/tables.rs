@@ -11,6 +11,8 @@ use probe_train::EpochReport;
 
 use crate::reduce::ReducedFile;
 use crate::results::Results;
+use crate::stages::StageOutcome;
+use crate::units::{Shard, Stage};
 
 /// The header of [`alpha_row`]'s table; with `repeats` (more than one forest per layer) the
 /// band column holds the 95% interval instead.
@@ -145,6 +147,37 @@ pub fn sweep_table(results: &Results) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// A model's taps with their per-sample shapes, a line each, names aligned
+/// (`probe-extract --list-layers`).
+pub fn layers_table(layers: &[(String, Vec<usize>)]) -> Vec<String> {
+    let width = layers
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0);
+    layers
+        .iter()
+        .map(|(name, shape)| {
+            let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+            format!("{name:<width$}  [{}]", dims.join(", "))
+        })
+        .collect()
+}
+
+/// What one shard of a stage did, in a line.
+pub fn stage_line(stage: Stage, shard: Shard, outcome: &StageOutcome) -> String {
+    format!(
+        "{stage} shard {shard}: {} unit(s) run, {} complete and skipped{}",
+        outcome.ran,
+        outcome.skipped,
+        if outcome.failures > 0 {
+            format!(", {} layer(s) failed", outcome.failures)
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// The extraction's layers (shape, width, size, seconds, file), a line per capped
