@@ -2,9 +2,14 @@
 """Side-by-side timing of probe-reduce against scikit-learn's TruncatedSVD, and the alpha of
 probe-alpha --reduce-to against the reference on a scikit-learn-reduced set.
 
-Run through scripts/bench-reduce.sh. Each case is generated here (low-rank signal plus noise,
-f32), reduced by both tools in one session; the script prints wall-time ratios (whole
+Run through scripts/bench-reduce.sh. The low-rank cases are generated here (signal plus
+noise, f32); the conv case is the original tool's setting, a real conv layer to K = 2,500:
+the small MNIST CNN trained here for 2 epochs (probe-train) and its relu1 (32 x 28 x 28 =
+25,088 wide) extracted for the 10,000 digits of ../shared/data/mnist-10k (probe-extract).
+Each case is reduced by both tools in one session; the script prints wall-time ratios (whole
 process: load, reduce, write the reduced set), explained-variance ratios and peak memory.
+With --fidelity the conv layer is also reduced exactly (numpy: the f64 Gram matrix and its
+full eigendecomposition, about 4 minutes), and probe-alpha scores the three reductions.
 """
 import argparse
 import gzip
@@ -73,6 +78,75 @@ def speed(a, work):
         os.remove(src)
 
 
+def conv_layer(a, work):
+    """relu1 of the small MNIST CNN (trained here) over mnist-10k: 10,000 x 25,088 f32."""
+    data = os.path.join(SHARED, "data", "mnist-10k")
+    train = os.path.join(work, "cnn")
+    best_of(1, [a.probe_train, "--env", "mnist", "--data", data, "--model", "cnn",
+                "--epochs", "2", "--seed", "0", "--out", train])
+    config = os.path.join(work, "relu1.toml")
+    with open(config, "w") as f:
+        f.write(f"""layers = ["relu1"]\nbatch_size = 500\nout = "{work}/cnn-extract"\n"""
+                f"""[model]\nenv = "mnist"\narch = "cnn"\n"""
+                f"""weights = "{train}/checkpoint/best.safetensors"\n"""
+                f"""[dataset]\nsplit = "train"\ndata = "{data}"\n""")
+    best_of(1, [a.probe_extract, "--config", config])
+    return os.path.join(work, "cnn-extract", "features", "00_relu1.safetensors")
+
+
+def exact_reduction(src, k, out):
+    """The exact rank-K truncated SVD's U·Σ, from the f64 Gram of the samples (n < d)."""
+    t = load_file(src)
+    x = t["features"].reshape(t["features"].shape[0], -1).astype(np.float64)
+    w, v = np.linalg.eigh(x @ x.T)
+    z = v[:, ::-1][:, :k] * np.sqrt(np.maximum(w[::-1][:k], 0))
+    save_file({"features": np.ascontiguousarray(z, dtype=np.float32), "labels": t["labels"]},
+              out, metadata={"layer": "exact", "reduction": f"tsvd:{k}"})
+
+
+def conv_case(a, work):
+    """The original tool's setting: a 10,000 x 25,088 conv layer to K = 2,500."""
+    k = 2500
+    src = conv_layer(a, work)
+    ours_dir = os.path.join(work, "ours-conv")
+    sk_out = os.path.join(work, "sklearn-conv.safetensors")
+    sk_json = os.path.join(work, "sklearn-conv.json")
+    ours = best_of(a.repeat, [a.probe_reduce, src, "--method", "tsvd", "--dim", str(k),
+                              "--out-dir", ours_dir, "--quiet"])
+    ref = best_of(a.repeat, [sys.executable, os.path.join(HERE, "sklearn_reduce.py"), src,
+                             str(k), sk_out, sk_json])
+    ours_out = os.path.join(ours_dir, os.path.basename(src))
+    meta = load_file_meta(ours_out)
+    evr_ours = float(meta["explained_variance_ratio"])
+    sk = json.load(open(sk_json))
+    print(f"\nMNIST CNN relu1 (trained 2 epochs), 10000 x 25088 f32, K = {k} "
+          f"(the original tool's setting)")
+    print(f"  probe-reduce   {ours[0]:7.2f} s  {ours[1]:7.0f} MiB  explained variance {evr_ours:.5f}"
+          f"  solver {meta.get('reduction_solver', '?')}")
+    print(f"  scikit-learn   {ref[0]:7.2f} s  {ref[1]:7.0f} MiB  explained variance "
+          f"{sk['explained_variance_ratio']:.5f}  (fit_transform alone {sk['fit_seconds']:.2f} s)")
+    print(f"  speed-up {ref[0] / ours[0]:.2f}x, memory ratio {ours[1] / ref[1]:.2f}, explained "
+          f"variance ours - scikit-learn {evr_ours - sk['explained_variance_ratio']:+.5f}")
+    if not a.fidelity:
+        return
+    exact_out = os.path.join(work, "exact-conv.safetensors")
+    exact_reduction(src, k, exact_out)
+    t = load_file(exact_out)["features"]
+    tv = load_file(src)["features"].reshape(10_000, -1).var(axis=0, dtype=np.float64).sum()
+    print(f"  exact SVD explained variance {t.astype(np.float64).var(axis=0).sum() / tv:.5f}")
+    scores = {}
+    for name, path in [("exact", exact_out), ("probe-reduce", ours_out), ("scikit-learn", sk_out)]:
+        alphas = []
+        for seed in range(1, 6):
+            out = os.path.join(work, "alpha.json")
+            best_of(1, [a.probe_alpha, path, "--seed", str(seed), "--quiet", "--out", out])
+            alphas.append(json.load(open(out))["layers"][0]["alpha"])
+        scores[name] = float(np.mean(alphas))
+    print("  alpha after reduction (probe-alpha, 5 trees, depth 15, mean of seeds 1-5):")
+    for name, alpha in scores.items():
+        print(f"    {name:<13} {alpha:.4f}  (minus exact {alpha - scores['exact']:+.4f})")
+
+
 def mnist_pixels():
     d = os.path.join(SHARED, "data", "mnist-10k")
     img = np.frombuffer(gzip.open(os.path.join(d, "images-idx3-ubyte.gz")).read()[16:], np.uint8)
@@ -118,14 +192,24 @@ def main():
     rel = os.path.join(ROOT, "target", "release")
     ap.add_argument("--probe-reduce", default=os.path.join(rel, "probe-reduce"))
     ap.add_argument("--probe-alpha", default=os.path.join(rel, "probe-alpha"))
+    ap.add_argument("--probe-train", default=os.path.join(rel, "probe-train"))
+    ap.add_argument("--probe-extract", default=os.path.join(rel, "probe-extract"))
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the best is kept")
     ap.add_argument("--quick", action="store_true", help="one small case (smoke test)")
     ap.add_argument("--skip-alpha", action="store_true")
+    ap.add_argument("--skip-conv", action="store_true",
+                    help="leave out the 10,000 x 25,088 conv layer to K = 2,500")
+    ap.add_argument("--conv-only", action="store_true", help="only the conv case")
+    ap.add_argument("--fidelity", action="store_true",
+                    help="also reduce the conv layer exactly and compare the alphas")
     ap.add_argument("--cases", help="NxDxK,... in place of the default cases, e.g. 10000x25088x2500")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bench-reduce-")
-    speed(a, work)
-    if not a.skip_alpha:
+    if not a.conv_only:
+        speed(a, work)
+    if not (a.quick or a.skip_conv):
+        conv_case(a, work)
+    if not (a.skip_alpha or a.conv_only):
         alpha_parity(a, work)
 
 

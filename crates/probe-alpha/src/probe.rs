@@ -212,6 +212,7 @@ impl Probe {
             seed: self.forest.seed(),
             seconds: start.elapsed().as_secs_f64(),
             reduction: set.metadata().get("reduction").cloned(),
+            reduction_solver: set.metadata().get("reduction_solver").cloned(),
             explained_variance_ratio: set
                 .metadata()
                 .get("explained_variance_ratio")
@@ -272,6 +273,10 @@ pub struct LayerRecord {
     /// How the features were reduced before the forest (`tsvd:K`, `pca:K`; metadata
     /// `reduction`), or `None`.
     pub reduction: Option<String>,
+    /// How the reduction's SVD was computed (`randomized (q=3)`, `gram (exact)`,
+    /// `gram (q=3)`; metadata `reduction_solver`), when reduced by a version that records it.
+    #[serde(default)]
+    pub reduction_solver: Option<String>,
     /// Share of the input's variance the reduction kept, when reduced.
     pub explained_variance_ratio: Option<f64>,
     /// Width of the layer before any reduction done in memory by the probe (equal to `d`
@@ -420,6 +425,7 @@ mod tests {
             seed: 2,
             seconds: 0.0,
             reduction: None,
+            reduction_solver: None,
             explained_variance_ratio: None,
             input_d: 2,
             flag: Some("stale".into()),

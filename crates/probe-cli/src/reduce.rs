@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use probe_pipeline::{expand, reduce_file, tables};
-use probe_reduce::{Backend, Method, ReduceParams};
+use probe_reduce::{Algorithm, Backend, Method, ReduceParams};
 
 use crate::output::{one_line, print_error, print_line, thread_pool, Terminal};
 
-/// Reduces feature sets to K dimensions with a randomized truncated SVD (as scikit-learn's
-/// TruncatedSVD) or PCA, keeping labels and metadata.
+/// Reduces feature sets to K dimensions with a truncated SVD (as scikit-learn's TruncatedSVD)
+/// or PCA, keeping labels and metadata: a randomized SVD, or the Gram matrix of the shorter
+/// side when that costs less (K a large share of it, as at the original tool's K = 2,500).
 #[derive(Debug, Parser)]
 #[command(name = "probe-reduce", version)]
 pub struct ReduceArgs {
@@ -27,9 +28,14 @@ pub struct ReduceArgs {
     /// Seed of the random test matrix.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Power iterations (each is two passes over the data).
+    /// Power iterations (each is two passes over the data, or one product with the Gram
+    /// matrix on the Gram route).
     #[arg(long, default_value_t = 3)]
     pub power_iters: usize,
+    /// auto (the cheaper for each file's shape), randomized, or gram (the Gram matrix of the
+    /// shorter side: exactly eigendecomposed when that side is short, else iterated).
+    #[arg(long, default_value = "auto")]
+    pub algorithm: Algorithm,
     /// Extra random directions beyond K.
     #[arg(long, default_value_t = 10)]
     pub oversamples: usize,
@@ -57,8 +63,9 @@ pub fn run(args: &ReduceArgs) -> anyhow::Result<bool> {
         .power_iters(args.power_iters)
         .oversamples(args.oversamples)
         .backend(args.device)
+        .algorithm(args.algorithm)
         .check()
-        .context("--dim / --power-iters / --device")?;
+        .context("--dim / --power-iters / --device / --algorithm")?;
     let pool = thread_pool(args.threads)?;
     let (files, failures) = expand(&args.files);
     for f in &failures {

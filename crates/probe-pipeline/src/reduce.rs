@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use probe_data::FeatureSet;
-use probe_reduce::{reduce_set_with_progress, Reduced, ValidReduceParams};
+use probe_reduce::{reduce_set_with_progress, Reduced, Solver, ValidReduceParams};
 
 use crate::error::{Error, Result};
 use crate::observer::Observer;
@@ -27,17 +27,20 @@ pub struct ReducedFile {
     pub k: usize,
     /// Share of the variance kept (`None` when passed through unchanged).
     pub explained_variance_ratio: Option<f64>,
+    /// How the SVD was computed (`None` when passed through unchanged).
+    pub solver: Option<Solver>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
 
-/// Reduces a set, reporting the passes over its data to the observer.
+/// Reduces a set, reporting its steps (passes over the data, products with a Gram matrix) to
+/// the observer.
 pub(crate) fn reduce_observed(
     set: &FeatureSet,
     params: &ValidReduceParams,
     observer: &dyn Observer,
 ) -> Result<Reduced> {
-    observer.start(&format!("{} ({})", set.layer(), params.tag()), "passes", 0);
+    observer.start(&format!("{} ({})", set.layer(), params.tag()), "steps", 0);
     let reduced = reduce_set_with_progress(set, params, &|done, total| {
         observer.progress(done as u64, total as u64)
     });
@@ -96,14 +99,18 @@ pub fn reduce_file(
         })?;
     }
     crate::output::check_output(&output, &[file.to_path_buf()])?;
-    let (k, explained_variance_ratio) = match reduce_observed(&set, params, observer)? {
+    let (k, explained_variance_ratio, solver) = match reduce_observed(&set, params, observer)? {
         Reduced::Reduced(reduced, stats) => {
             reduced.write(&output)?;
-            (stats.k, Some(stats.explained_variance_ratio))
+            (
+                stats.k,
+                Some(stats.explained_variance_ratio),
+                Some(stats.solver),
+            )
         }
         Reduced::Unchanged => {
             set.write(&output)?;
-            (set.n_features(), None)
+            (set.n_features(), None, None)
         }
     };
     Ok(ReducedFile {
@@ -114,6 +121,7 @@ pub fn reduce_file(
         d: set.n_features(),
         k,
         explained_variance_ratio,
+        solver,
         seconds: start.elapsed().as_secs_f64(),
     })
 }

@@ -235,15 +235,15 @@ pub fn manifest_table(manifest: &Manifest, reduce_dim: Option<usize>) -> Vec<Str
 /// The header of [`reduced_row`]'s table.
 pub fn reduced_header() -> String {
     format!(
-        "{:<40} {:<20} {:>7} {:>7} {:>6} {:>9} {:>8}  {}",
-        "file", "layer", "n", "d", "K", "variance", "seconds", "output"
+        "{:<40} {:<20} {:>7} {:>7} {:>6} {:>9} {:>8}  {:<16} {}",
+        "file", "layer", "n", "d", "K", "variance", "seconds", "solver", "output"
     )
 }
 
 /// One reduced file as a table row; `asked` is the K asked for.
 pub fn reduced_row(r: &ReducedFile, asked: usize) -> String {
     let mut line = format!(
-        "{:<40} {:<20} {:>7} {:>7} {:>6} {:>9} {:>8.2}  {}",
+        "{:<40} {:<20} {:>7} {:>7} {:>6} {:>9} {:>8.2}  {:<16} {}",
         r.input.display(),
         r.layer,
         r.n,
@@ -252,6 +252,7 @@ pub fn reduced_row(r: &ReducedFile, asked: usize) -> String {
         r.explained_variance_ratio
             .map_or("unchanged".into(), |v| format!("{v:.4}")),
         r.seconds,
+        r.solver.map_or("-".into(), |s| s.to_string()),
         r.output.display()
     );
     if r.explained_variance_ratio.is_none() {

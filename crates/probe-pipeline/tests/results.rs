@@ -30,6 +30,7 @@ fn record(layer: &str, alpha: f64) -> LayerRecord {
         seed: 7,
         seconds: 0.125,
         reduction: Some("tsvd:10".into()),
+        reduction_solver: Some("gram (exact)".into()),
         explained_variance_ratio: Some(0.987_654_321),
         input_d: 40,
         flag: Some("alpha 0.3 is not above the band of relu1".into()),

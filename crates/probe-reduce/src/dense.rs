@@ -4,6 +4,7 @@
 //! results do not depend on the split) run in parallel.
 
 use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::evd;
 use faer::linalg::householder;
 use faer::linalg::qr::no_pivoting::factor;
 use faer::linalg::svd::{self, ComputeSvdVectors};
@@ -19,6 +20,7 @@ pub(crate) struct Qr {
 
 impl Qr {
     pub(crate) fn new(m: MatRef<'_, f32>) -> Qr {
+        let par = Par::Seq;
         let (rows, cols) = m.shape();
         let block = factor::recommended_block_size::<f32>(rows, cols);
         let mut factors = m.to_owned();
@@ -26,12 +28,12 @@ impl Qr {
         factor::qr_in_place(
             factors.as_mut(),
             coeff.as_mut(),
-            Par::Seq,
+            par,
             MemStack::new(&mut MemBuffer::new(factor::qr_in_place_scratch::<f32>(
                 rows,
                 cols,
                 block,
-                Par::Seq,
+                par,
                 Default::default(),
             ))),
             Default::default(),
@@ -43,6 +45,12 @@ impl Qr {
     pub(crate) fn r(&self) -> Mat<f32> {
         let c = self.factors.ncols();
         Mat::<f32>::from_fn(c, c, |i, j| if i <= j { self.factors[(i, j)] } else { 0.0 })
+    }
+
+    /// The last diagonal entry of R.
+    pub(crate) fn last_diagonal(&self) -> f32 {
+        let c = self.factors.ncols().min(self.factors.nrows());
+        self.factors[(c - 1, c - 1)]
     }
 
     /// Q·X for a c × k matrix X (the thin Q times X, without forming Q).
@@ -100,4 +108,60 @@ pub(crate) fn small_svd(a: MatRef<'_, f64>) -> Result<(Mat<f64>, Vec<f64>, Mat<f
     .map_err(|_| Error::NoConvergence)?;
     let values = (0..size).map(|i| s.column_vector()[i]).collect();
     Ok((u, values, v))
+}
+
+/// The `k` largest eigenvalues of a symmetric matrix (f64, decreasing) and their
+/// eigenvectors as columns.
+pub(crate) fn eigh_descending(a: MatRef<'_, f64>, k: usize) -> Result<(Mat<f64>, Vec<f64>)> {
+    let m = a.nrows();
+    let mut s = faer::diag::Diag::<f64>::zeros(m);
+    let mut u = Mat::<f64>::zeros(m, m);
+    evd::self_adjoint_evd(
+        a,
+        s.as_mut(),
+        Some(u.as_mut()),
+        Par::Seq,
+        MemStack::new(&mut MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(
+            m,
+            evd::ComputeEigenvectors::Yes,
+            Par::Seq,
+            Default::default(),
+        ))),
+        Default::default(),
+    )
+    .map_err(|_| Error::NoConvergence)?;
+    // faer sorts eigenvalues in increasing order.
+    let k = k.min(m);
+    let values = (0..k).map(|j| s.column_vector()[m - 1 - j]).collect();
+    let vectors = Mat::<f64>::from_fn(m, k, |i, j| u[(i, m - 1 - j)]);
+    Ok((vectors, values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faer::linalg::matmul::matmul;
+    use faer::Accum;
+
+    #[test]
+    fn eigh_descending_gives_the_top_pairs() {
+        let n = 9;
+        let a = Mat::<f64>::from_fn(n, n, |i, j| 1.0 / (1.0 + i as f64 + j as f64));
+        let (v, values) = eigh_descending(a.as_ref(), 3).unwrap();
+        assert!(values[0] > values[1] && values[1] > values[2]);
+        for (j, &lambda) in values.iter().enumerate() {
+            let mut av = Mat::<f64>::zeros(n, 1);
+            matmul(
+                &mut av,
+                Accum::Replace,
+                &a,
+                v.col(j).as_mat(),
+                1.0,
+                Par::Seq,
+            );
+            for i in 0..n {
+                assert!((av[(i, 0)] - lambda * v[(i, j)]).abs() < 1e-10);
+            }
+        }
+    }
 }

@@ -2,8 +2,9 @@
 //! layer outputs, streamed from memory-mapped feature sets without copying them.
 //!
 //! [`reduce_set`] turns a [`probe_data::FeatureSet`] into a K-dimensional one (labels and
-//! metadata kept, `reduction` and `explained_variance_ratio` added); [`randomized_svd`] is
-//! the factorization underneath, on any [`RowSource`].
+//! metadata kept, `reduction` and `explained_variance_ratio` added); [`truncated_svd`] is
+//! the factorization underneath, on any [`RowSource`]: a randomized SVD or the Gram matrix of
+//! the shorter side, whichever costs less ([`choose_solver`]).
 //!
 //! ```
 //! use probe_reduce::{reduce_rows, DenseRows, Method, ReduceParams};
@@ -27,16 +28,19 @@
 mod dense;
 mod device;
 mod error;
+mod gram;
 mod params;
 mod randomized;
 mod reduce;
 mod source;
+mod svd;
 
 pub use error::{Error, ParseValueError, Result};
-pub use params::{Backend, Method, ReduceParams, ValidReduceParams};
-pub use randomized::{randomized_svd, randomized_svd_with_progress, Factorization};
+pub use params::{Algorithm, Backend, Method, ReduceParams, ValidReduceParams};
+pub use randomized::{randomized_svd, randomized_svd_with_progress};
 pub use reduce::{
     reduce_rows, reduce_rows_with_progress, reduce_set, reduce_set_with_progress, Reduced,
     Reduction,
 };
 pub use source::{DenseRows, RowSource};
+pub use svd::{choose_solver, truncated_svd, truncated_svd_with_progress, Factorization, Solver};

@@ -37,6 +37,47 @@ impl std::fmt::Display for Method {
     }
 }
 
+/// Which route computes the truncated SVD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// The cheaper of the two for the input's shape (see [`crate::choose_solver`]).
+    #[default]
+    Auto,
+    /// The randomized SVD: 1 + 2q passes over the data.
+    Randomized,
+    /// The Gram matrix of the shorter side, then its exact eigendecomposition when that side
+    /// is short enough, q subspace iterations on it otherwise.
+    Gram,
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = ParseValueError;
+
+    fn from_str(s: &str) -> std::result::Result<Self, ParseValueError> {
+        match s {
+            "auto" => Ok(Algorithm::Auto),
+            "randomized" => Ok(Algorithm::Randomized),
+            "gram" => Ok(Algorithm::Gram),
+            _ => Err(ParseValueError::new(
+                s,
+                "a reduction algorithm",
+                "auto, randomized or gram",
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Algorithm::Auto => "auto",
+            Algorithm::Randomized => "randomized",
+            Algorithm::Gram => "gram",
+        })
+    }
+}
+
 /// Where the products with the data run. The small factorizations always run on the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -91,6 +132,8 @@ pub struct ReduceParams {
     seed: u64,
     #[serde(default)]
     backend: Backend,
+    #[serde(default)]
+    algorithm: Algorithm,
 }
 
 impl ReduceParams {
@@ -103,6 +146,7 @@ impl ReduceParams {
             power_iters: 3,
             seed: 0,
             backend: Backend::Cpu,
+            algorithm: Algorithm::Auto,
         }
     }
 
@@ -139,6 +183,12 @@ impl ReduceParams {
         self
     }
 
+    /// The route. Default [`Algorithm::Auto`]. The Gram route runs on the CPU only.
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
     /// Checks the settings that do not depend on the data.
     pub fn check(self) -> Result<ValidReduceParams> {
         if self.n_components == 0 {
@@ -151,6 +201,12 @@ impl ReduceParams {
             return Err(Error::InvalidParameter {
                 name: "power_iters",
                 reason: format!("{} is more than 100", self.power_iters),
+            });
+        }
+        if self.algorithm == Algorithm::Gram && self.backend != Backend::Cpu {
+            return Err(Error::InvalidParameter {
+                name: "algorithm",
+                reason: format!("gram runs on the CPU only, not {}", self.backend),
             });
         }
         Ok(ValidReduceParams(self))
@@ -196,6 +252,10 @@ impl ValidReduceParams {
     /// Where the products run.
     pub fn backend(&self) -> Backend {
         self.0.backend
+    }
+    /// The route.
+    pub fn algorithm(&self) -> Algorithm {
+        self.0.algorithm
     }
     /// The metadata tag of a set reduced with these settings, e.g. `tsvd:256`.
     pub fn tag(&self) -> String {

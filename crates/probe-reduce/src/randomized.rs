@@ -21,51 +21,13 @@ use crate::device::Resident;
 use crate::error::{Error, Result};
 use crate::params::{Backend, Method, ValidReduceParams};
 use crate::source::RowSource;
+use crate::svd::{Factorization, Solver};
 
 /// Bytes of input decoded or viewed at a time. Fixed, so that results do not depend on the
 /// number of threads.
 const BLOCK_BYTES: usize = 16 << 20;
 /// Rows summed together by one task of the column-statistics pass.
 const STATS_CHUNK: usize = 256;
-
-/// The truncated SVD of a (possibly centred) matrix.
-#[derive(Debug, Clone)]
-pub struct Factorization {
-    /// σ₁ ≥ … ≥ σ_K.
-    pub singular_values: Vec<f64>,
-    /// Right singular vectors V as columns (d × K).
-    pub components: Mat<f32>,
-    /// The reduced features U·Σ (n × K).
-    pub transformed: Mat<f32>,
-    /// Column means of the input.
-    pub column_mean: Vec<f64>,
-    /// Σ_j Var(x_j) of the input (population variance, as numpy's `var`).
-    pub total_variance: f64,
-}
-
-impl Factorization {
-    /// Variance of the reduced features over the input's total variance: scikit-learn's
-    /// `explained_variance_ratio_.sum()` for both `TruncatedSVD` and `PCA`.
-    pub fn explained_variance_ratio(&self) -> f64 {
-        let n = self.transformed.nrows() as f64;
-        let explained: f64 = (0..self.transformed.ncols())
-            .map(|k| {
-                let col = self.transformed.col(k);
-                let (mut s, mut ss) = (0.0f64, 0.0f64);
-                for &v in col.iter() {
-                    s += f64::from(v);
-                    ss += f64::from(v) * f64::from(v);
-                }
-                (ss / n - (s / n) * (s / n)).max(0.0)
-            })
-            .sum();
-        if self.total_variance > 0.0 {
-            explained / self.total_variance
-        } else {
-            0.0
-        }
-    }
-}
 
 /// Computes the top-K singular triplets of the input (centred first for [`Method::Pca`]).
 ///
@@ -162,10 +124,11 @@ pub fn randomized_svd_with_progress<S: RowSource + ?Sized>(
 
     Ok(Factorization {
         singular_values,
-        components: v,
+        components: Some(v),
         transformed: u,
         total_variance: stats.total_variance(),
         column_mean: stats.mean(),
+        solver: Solver::Randomized(params.power_iters()),
     })
 }
 
@@ -265,7 +228,7 @@ impl<S: RowSource + ?Sized> Operator<'_, S> {
 /// a row), viewing the data in place when the source has it as f32 and decoding it into one
 /// reused buffer otherwise. Each block is released once read, so that a pass over a mapped
 /// file keeps about one block resident.
-fn for_each_block<S: RowSource + ?Sized>(src: &S, mut f: impl FnMut(usize, &[f32])) {
+pub(crate) fn for_each_block<S: RowSource + ?Sized>(src: &S, mut f: impl FnMut(usize, &[f32])) {
     let (n, d) = (src.n_rows(), src.n_cols());
     let rows = (BLOCK_BYTES / 4 / d).clamp(1, n.max(1));
     let mut buf = Vec::new();
@@ -289,7 +252,7 @@ fn for_each_block<S: RowSource + ?Sized>(src: &S, mut f: impl FnMut(usize, &[f32
 /// A·X (n × l) or, with `transpose`, Aᵀ·X (d × l), streamed over row blocks (Aᵀ·X summed
 /// block by block in a fixed order). With `stats`, the column statistics are read on the way
 /// and a non-finite value is an error.
-fn product<S: RowSource + ?Sized>(
+pub(crate) fn product<S: RowSource + ?Sized>(
     src: &S,
     x: MatRef<'_, f32>,
     transpose: bool,
@@ -330,7 +293,7 @@ type ChunkSums = (Vec<f64>, Vec<f64>, Option<(usize, usize)>);
 
 /// Per-column sums of (x − shift) and (x − shift)², in f64; shifting by the first row keeps
 /// the variance accurate when a column's mean is large next to its spread.
-struct ColumnStats {
+pub(crate) struct ColumnStats {
     n: usize,
     shift: Vec<f64>,
     sum: Vec<f64>,
@@ -338,7 +301,7 @@ struct ColumnStats {
 }
 
 impl ColumnStats {
-    fn new(d: usize, n: usize) -> ColumnStats {
+    pub(crate) fn new(d: usize, n: usize) -> ColumnStats {
         ColumnStats {
             n,
             shift: Vec::new(),
@@ -348,7 +311,7 @@ impl ColumnStats {
     }
 
     /// Adds a row-major block; returns the first non-finite value's (row, column), if any.
-    fn add_block(&mut self, start: usize, block: &[f32]) -> Option<(usize, usize)> {
+    pub(crate) fn add_block(&mut self, start: usize, block: &[f32]) -> Option<(usize, usize)> {
         let d = self.sum.len();
         if self.shift.is_empty() {
             self.shift = block[..d].iter().map(|&x| f64::from(x)).collect();
@@ -387,7 +350,7 @@ impl ColumnStats {
         first_bad
     }
 
-    fn mean(&self) -> Vec<f64> {
+    pub(crate) fn mean(&self) -> Vec<f64> {
         let n = self.n as f64;
         self.sum
             .iter()
@@ -396,7 +359,7 @@ impl ColumnStats {
             .collect()
     }
 
-    fn total_variance(&self) -> f64 {
+    pub(crate) fn total_variance(&self) -> f64 {
         let n = self.n as f64;
         self.sum
             .iter()

@@ -7,8 +7,8 @@ use probe_data::FeatureSet;
 
 use crate::error::{Error, Result};
 use crate::params::ValidReduceParams;
-use crate::randomized::{randomized_svd_with_progress, Factorization};
 use crate::source::RowSource;
+use crate::svd::{truncated_svd_with_progress, Factorization, Solver};
 
 /// The reduced features of a matrix and what was kept of it.
 #[derive(Debug, Clone)]
@@ -27,6 +27,8 @@ pub struct Reduction {
     pub singular_values: Vec<f64>,
     /// Variance of the reduced features over the input's total variance.
     pub explained_variance_ratio: f64,
+    /// How the SVD was computed.
+    pub solver: Solver,
 }
 
 /// Reduces any row source to K dimensions.
@@ -43,7 +45,7 @@ pub fn reduce_rows_with_progress<S: RowSource + ?Sized>(
     params: &ValidReduceParams,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Reduction> {
-    let f: Factorization = randomized_svd_with_progress(src, params, progress)?;
+    let f: Factorization = truncated_svd_with_progress(src, params, progress)?;
     let (n, k) = (f.transformed.nrows(), f.transformed.ncols());
     let mut features = vec![0f32; n * k];
     for j in 0..k {
@@ -55,6 +57,7 @@ pub fn reduce_rows_with_progress<S: RowSource + ?Sized>(
         tag: params.tag(),
         explained_variance_ratio: f.explained_variance_ratio(),
         singular_values: f.singular_values,
+        solver: f.solver,
         features,
         n,
         k,
@@ -99,6 +102,7 @@ pub fn reduce_set_with_progress(
     if reduction.k < reduction.requested {
         metadata.insert("reduction_requested".into(), params.tag());
     }
+    metadata.insert("reduction_solver".into(), reduction.solver.to_string());
     metadata.insert(
         "explained_variance_ratio".into(),
         format!("{}", reduction.explained_variance_ratio),

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use faer::Mat;
 use probe_data::FeatureSet;
 use probe_reduce::{
-    randomized_svd, reduce_rows, reduce_set, Backend, DenseRows, Error, Method, ReduceParams,
-    Reduced,
+    choose_solver, randomized_svd, reduce_rows, reduce_set, truncated_svd, Algorithm, Backend,
+    DenseRows, Error, Method, ReduceParams, Reduced, Solver,
 };
 
 /// n × d = (n × r Gaussian-ish scores with decaying scale) · (r × d loadings) + noise, plus
@@ -106,12 +106,13 @@ fn reduced_features_reconstruct_a_low_rank_set() {
     let data = low_rank(n, d, k, 0.0, 0.0);
     let params = ReduceParams::new(k).check().unwrap();
     let f = randomized_svd(&DenseRows::new(&data, n, d), &params).unwrap();
+    let comps = f.components.as_ref().unwrap();
     // X ≈ (UΣ)·Vᵀ
     let (mut err, mut norm) = (0.0f64, 0.0f64);
     for i in 0..n {
         for j in 0..d {
             let x: f64 = (0..k)
-                .map(|t| f64::from(f.transformed[(i, t)]) * f64::from(f.components[(j, t)]))
+                .map(|t| f64::from(f.transformed[(i, t)]) * f64::from(comps[(j, t)]))
                 .sum();
             let truth = f64::from(data[i * d + j]);
             err += (x - truth).powi(2);
@@ -133,6 +134,7 @@ fn explained_variance_ratio_is_scikit_learns_for_truncated_svd() {
     let data = low_rank(n, d, 8, 0.1, 2.0);
     let params = ReduceParams::new(k).check().unwrap();
     let f = randomized_svd(&DenseRows::new(&data, n, d), &params).unwrap();
+    let comps = f.components.as_ref().unwrap();
     let var = |col: &mut dyn Iterator<Item = f64>| {
         let v: Vec<f64> = col.collect();
         let m = v.iter().sum::<f64>() / v.len() as f64;
@@ -145,7 +147,7 @@ fn explained_variance_ratio_is_scikit_learns_for_truncated_svd() {
         .map(|t| {
             var(&mut (0..n).map(|i| {
                 (0..d)
-                    .map(|j| f64::from(data[i * d + j]) * f64::from(f.components[(j, t)]))
+                    .map(|j| f64::from(data[i * d + j]) * f64::from(comps[(j, t)]))
                     .sum::<f64>()
             }))
         })
@@ -172,8 +174,23 @@ fn reduce_at(
 fn same_seed_same_result_whatever_the_thread_count() {
     let (n, d) = (3000, 80);
     let data = low_rank(n, d, 12, 0.2, 0.0);
-    let params = ReduceParams::new(10).seed(3).check().unwrap();
-    let run = |threads| reduce_at(threads, &data, n, d, &params);
+    for algorithm in [Algorithm::Randomized, Algorithm::Gram] {
+        let params = ReduceParams::new(10)
+            .seed(3)
+            .algorithm(algorithm)
+            .check()
+            .unwrap();
+        same_result_at_one_and_two_threads(&data, n, d, &params);
+    }
+}
+
+fn same_result_at_one_and_two_threads(
+    data: &[f32],
+    n: usize,
+    d: usize,
+    params: &probe_reduce::ValidReduceParams,
+) {
+    let run = |threads| reduce_at(threads, data, n, d, params);
     let (a, b) = (run(1), run(2));
     // Compared as booleans: a failure should not print 30,000 numbers.
     assert!(
@@ -237,7 +254,8 @@ fn wide_matrices_match_an_exact_svd_too() {
         let exact = exact_singular_values(&data, n, d, method == Method::Pca);
         let params = ReduceParams::new(k).method(method).check().unwrap();
         let f = randomized_svd(&DenseRows::new(&data, n, d), &params).unwrap();
-        assert_eq!((f.transformed.nrows(), f.components.nrows()), (n, d));
+        let comps = f.components.as_ref().unwrap();
+        assert_eq!((f.transformed.nrows(), comps.nrows()), (n, d));
         assert_leading_values_match(
             &f.singular_values,
             &exact,
@@ -252,7 +270,7 @@ fn wide_matrices_match_an_exact_svd_too() {
                 .map(|j| {
                     let x = f64::from(data[i * d + j])
                         - if method == Method::Pca { mean[j] } else { 0.0 };
-                    x * f64::from(f.components[(j, t)])
+                    x * f64::from(comps[(j, t)])
                 })
                 .sum();
             let got = f64::from(f.transformed[(i, t)]);
@@ -293,7 +311,11 @@ fn the_candle_path_matches_the_cpu_path() {
     ] {
         let data = low_rank(n, d, 8, 0.01, 3.0);
         let rows = DenseRows::new(&data, n, d);
-        let cpu = ReduceParams::new(k).method(method).check().unwrap();
+        let cpu = ReduceParams::new(k)
+            .method(method)
+            .algorithm(Algorithm::Randomized)
+            .check()
+            .unwrap();
         let candle = ReduceParams::new(k)
             .method(method)
             .backend(Backend::CandleCpu)
@@ -388,15 +410,117 @@ fn a_wide_reduction_is_the_same_at_any_thread_count() {
     // run on one thread whatever the pool).
     let (n, d) = (2500, 1200);
     let data = low_rank(n, d, 40, 0.3, 0.0);
-    let params = ReduceParams::new(300).seed(5).check().unwrap();
-    let run = |threads| reduce_at(threads, &data, n, d, &params);
-    let one = run(1);
-    for threads in [2, 3] {
-        let other = run(threads);
-        assert!(
-            one.features == other.features,
-            "features differ between 1 and {threads} threads"
-        );
-        assert_eq!(one.singular_values, other.singular_values);
+    for algorithm in [Algorithm::Randomized, Algorithm::Gram] {
+        let params = ReduceParams::new(300)
+            .seed(5)
+            .algorithm(algorithm)
+            .check()
+            .unwrap();
+        let run = |threads| reduce_at(threads, &data, n, d, &params);
+        let one = run(1);
+        for threads in [2, 3] {
+            let other = run(threads);
+            assert!(
+                one.features == other.features,
+                "{algorithm}: features differ between 1 and {threads} threads"
+            );
+            assert_eq!(one.singular_values, other.singular_values);
+        }
     }
+}
+
+/// The Gram route against an exact SVD: tall and wide inputs, with and without centring, by
+/// full eigendecomposition and by subspace iteration (which one runs depends on the shape,
+/// and each shape below asserts its own).
+#[test]
+fn the_gram_route_matches_an_exact_svd() {
+    for (n, d, k, expected) in [
+        (2000, 60, 6, Solver::GramExact),
+        (600, 120, 8, Solver::GramIterative(3)),
+        (50, 1500, 6, Solver::GramExact),
+        (120, 700, 8, Solver::GramIterative(3)),
+    ] {
+        for method in [Method::Tsvd, Method::Pca] {
+            // A large offset: the mean direction dwarfs the others, as in ReLU layers.
+            let data = low_rank(n, d, 10, 0.01, 25.0);
+            let exact = exact_singular_values(&data, n, d, method == Method::Pca);
+            let params = ReduceParams::new(k)
+                .method(method)
+                .algorithm(Algorithm::Gram)
+                .check()
+                .unwrap();
+            let what = format!("{method} {n}x{d}");
+            assert_eq!(choose_solver(n, d, &params), expected, "{what}");
+            let f = truncated_svd(&DenseRows::new(&data, n, d), &params).unwrap();
+            assert_eq!(f.solver, expected, "{what}");
+            assert_eq!(f.transformed.shape(), (n, k), "{what}");
+            assert_leading_values_match(&f.singular_values, &exact, &what);
+            // U·Σ is (centred) X·V for the exact V: compare through the reduced features'
+            // squared norms, which are σ².
+            for (t, &sigma) in f.singular_values.iter().enumerate() {
+                let norm2: f64 = f
+                    .transformed
+                    .col(t)
+                    .iter()
+                    .map(|&v| f64::from(v).powi(2))
+                    .sum();
+                assert!(
+                    (norm2.sqrt() - sigma).abs() < 1e-3 * sigma,
+                    "{what}: |column {t}| = {} vs sigma {sigma}",
+                    norm2.sqrt()
+                );
+            }
+            // Columns of U are orthogonal.
+            let dot: f64 = (0..n)
+                .map(|i| f64::from(f.transformed[(i, 0)]) * f64::from(f.transformed[(i, 1)]))
+                .sum();
+            assert!(
+                dot.abs() < 1e-3 * f.singular_values[0] * f.singular_values[1],
+                "{what}: columns 0 and 1 are not orthogonal ({dot})"
+            );
+            let total: f64 = exact.iter().map(|s| s * s).sum();
+            let kept: f64 = exact[..k].iter().map(|s| s * s).sum();
+            if method == Method::Pca {
+                assert!(
+                    (f.explained_variance_ratio() - kept / total).abs() < 1e-3,
+                    "{what}: explained variance {} vs {}",
+                    f.explained_variance_ratio(),
+                    kept / total
+                );
+            }
+        }
+    }
+}
+
+/// The automatic choice: the Gram route where K is a large share of the shorter side or the
+/// input is far from square, the randomized SVD where a few passes cost less, and never the
+/// Gram route off the CPU.
+#[test]
+fn the_automatic_choice_follows_the_costs() {
+    let auto = |k: usize| ReduceParams::new(k).check().unwrap();
+    // The original tool's setting: 10,000 conv outputs of 25,088 values to K = 2,500.
+    assert_eq!(
+        choose_solver(10_000, 25_088, &auto(2500)),
+        Solver::GramIterative(3)
+    );
+    assert_eq!(choose_solver(50_000, 2_048, &auto(512)), Solver::GramExact);
+    assert_eq!(
+        choose_solver(20_000, 4_096, &auto(256)),
+        Solver::Randomized(3)
+    );
+    assert_eq!(
+        choose_solver(100_000, 50_000, &auto(64)),
+        Solver::Randomized(3)
+    );
+    let gpu = ReduceParams::new(2500)
+        .backend(Backend::CandleCpu)
+        .check()
+        .unwrap();
+    assert_eq!(choose_solver(10_000, 25_088, &gpu), Solver::Randomized(3));
+    let e = ReduceParams::new(5)
+        .algorithm(Algorithm::Gram)
+        .backend(Backend::CandleCpu)
+        .check()
+        .unwrap_err();
+    assert!(e.to_string().contains("CPU only"), "{e}");
 }
