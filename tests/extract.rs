@@ -99,6 +99,9 @@ fn mnist_cnn_trains_to_97_percent_and_its_last_hidden_layer_beats_the_input_by_a
         "input {input} vs last hidden {hidden}"
     );
 
+    // The reduction at the original tool's K = 2,500 on these real conv features.
+    crate::fidelity::alpha_after_reduction_matches_an_exact_svd(Path::new(&files[2]), dir.path());
+
     // A rerun with nothing changed keeps every layer.
     let o = run(
         "probe-extract",

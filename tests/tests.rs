@@ -4,6 +4,7 @@
 mod alpha_cli;
 mod bad_input;
 mod extract;
+mod fidelity;
 mod golden;
 mod hostile;
 mod onnx;

@@ -5,13 +5,14 @@ use faer::Mat;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::gram::gram_svd;
+use crate::gram::{gram_iterations, gram_svd, gram_width};
 use crate::params::{Algorithm, Backend, ValidReduceParams};
 use crate::randomized::randomized_svd_with_progress;
 use crate::source::RowSource;
 
-/// The largest shorter side whose Gram matrix the automatic choice builds (1 GiB of f32).
-const GRAM_MAX_SIDE: usize = 16_384;
+/// The most working memory the automatic choice lets the Gram route take (its matrices, not
+/// the input).
+const GRAM_MAX_BYTES: f64 = 2.0 * (1u64 << 30) as f64;
 
 /// How a factorization was computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +82,7 @@ impl Factorization {
 /// in units of one f32 multiply-add in a large product (the constants were measured with
 /// faer on a 2-core x86-64 machine: a triangular Gram product runs at about 0.8 of a full
 /// product's rate, a Householder QR at about 0.5, and an f64 eigendecomposition costs about
-/// 14·m³ such units).
+/// 14·m³ such units). The automatic choice also keeps the Gram route's matrices under 2 GiB.
 pub fn choose_solver(n: usize, d: usize, params: &ValidReduceParams) -> Solver {
     let q = params.power_iters();
     let (short, long) = (n.min(d) as f64, n.max(d) as f64);
@@ -93,19 +94,35 @@ pub fn choose_solver(n: usize, d: usize, params: &ValidReduceParams) -> Solver {
         + 14.0 * l * l * l;
     let gram = 0.65 * short * short * long + if n >= d { long * short * k } else { 0.0 };
     let exact = 14.0 * short * short * short;
-    let iterative = (q as f64 + 1.0) * short * short * l + 3.0 * short * l * l + 14.0 * l * l * l;
+    let (gq, gl) = (
+        gram_iterations(params) as f64,
+        gram_width(params, short as usize) as f64,
+    );
+    let iterative =
+        (gq + 1.0) * short * short * gl + 3.0 * gq * short * gl * gl + 14.0 * gl * gl * gl;
     // Exact whenever it costs at most twice the iterative route: then K is a large share of
     // the short side, where iterating gains little and converges least.
     let (gram_solver, gram_cost) = if exact <= 2.0 * (gram + iterative) {
         (Solver::GramExact, gram + exact)
     } else {
-        (Solver::GramIterative(q), gram + iterative)
+        (
+            Solver::GramIterative(gram_iterations(params)),
+            gram + iterative,
+        )
     };
+    // The Gram itself (a tall input's in f64 beside one block's f32 product), plus a copy
+    // and the eigenvectors in f64 for the exact route.
+    let bytes = if n >= d { 12.0 } else { 4.0 } * short * short
+        + if gram_solver == Solver::GramExact {
+            16.0 * short * short
+        } else {
+            12.0 * short * gl
+        };
     match params.algorithm() {
         Algorithm::Randomized => Solver::Randomized(q),
         Algorithm::Gram => gram_solver,
         Algorithm::Auto => {
-            let fits = short as usize <= GRAM_MAX_SIDE && params.backend() == Backend::Cpu;
+            let fits = bytes <= GRAM_MAX_BYTES && params.backend() == Backend::Cpu;
             if fits && gram_cost < randomized {
                 gram_solver
             } else {

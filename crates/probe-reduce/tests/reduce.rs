@@ -436,9 +436,9 @@ fn a_wide_reduction_is_the_same_at_any_thread_count() {
 fn the_gram_route_matches_an_exact_svd() {
     for (n, d, k, expected) in [
         (2000, 60, 6, Solver::GramExact),
-        (600, 120, 8, Solver::GramIterative(3)),
+        (600, 120, 8, Solver::GramIterative(4)),
         (50, 1500, 6, Solver::GramExact),
-        (120, 700, 8, Solver::GramIterative(3)),
+        (120, 700, 8, Solver::GramIterative(4)),
     ] {
         for method in [Method::Tsvd, Method::Pca] {
             // A large offset: the mean direction dwarfs the others, as in ReLU layers.
@@ -501,7 +501,7 @@ fn the_automatic_choice_follows_the_costs() {
     // The original tool's setting: 10,000 conv outputs of 25,088 values to K = 2,500.
     assert_eq!(
         choose_solver(10_000, 25_088, &auto(2500)),
-        Solver::GramIterative(3)
+        Solver::GramIterative(4)
     );
     assert_eq!(choose_solver(50_000, 2_048, &auto(512)), Solver::GramExact);
     assert_eq!(
