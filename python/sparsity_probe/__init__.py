@@ -300,8 +300,8 @@ def reduce(
     x: Any, dim: int, method: str = "tsvd", seed: int = 0, threads: Optional[int] = None
 ) -> Tuple[np.ndarray, float]:
     """Reduces an n x d array (rank >= 2, flattened per sample) to ``dim`` dimensions with
-    the engine's randomized truncated SVD (``method="tsvd"``, no centring, the original
-    tool's) or PCA (``"pca"``). Returns the n x K float32 array and the explained variance
+    the engine's truncated SVD (``method="tsvd"``, no centring, the original tool's) or PCA
+    (``"pca"``), randomized or through the Gram matrix, whichever costs less. Returns the n x K float32 array and the explained variance
     ratio; K is capped at min(n, d)."""
     m, _ = _as_matrix(x)
     return _core.reduce(np.ascontiguousarray(m, dtype=np.float32), dim, method, seed, threads)
