@@ -36,6 +36,11 @@ def low_rank(n, d, rank=100, noise=1.0, seed=0):
     return x.astype(np.float32), rng.integers(0, 10, n).astype(np.int64)
 
 
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def evr_of(path):
     return float(load_file_meta(path)["explained_variance_ratio"])
 
@@ -44,6 +49,20 @@ def load_file_meta(path):
     from safetensors import safe_open
     with safe_open(path, "np") as f:
         return f.metadata()
+
+
+def both_tools(a, src, k, work, tag):
+    """Reduces `src` to K with probe-reduce and with scikit-learn (best of a.repeat each);
+    returns both (seconds, MiB), our output file, scikit-learn's, and its JSON summary."""
+    ours_dir = os.path.join(work, f"ours-{tag}")
+    sk_out = os.path.join(work, f"sklearn-{tag}.safetensors")
+    sk_json = os.path.join(work, f"sklearn-{tag}.json")
+    ours = best_of(a.repeat, [a.probe_reduce, src, "--method", "tsvd", "--dim", str(k),
+                              "--out-dir", ours_dir, "--quiet"])
+    ref = best_of(a.repeat, [sys.executable, os.path.join(HERE, "sklearn_reduce.py"), src,
+                             str(k), sk_out, sk_json])
+    return (ours, ref, os.path.join(ours_dir, os.path.basename(src)), sk_out,
+            read_json(sk_json))
 
 
 def speed(a, work):
@@ -58,15 +77,8 @@ def speed(a, work):
         x, y = low_rank(n, d)
         save_file({"features": x, "labels": y}, src, metadata={"layer": "lowrank"})
         del x
-        ours_dir = os.path.join(work, "ours")
-        sk_out = os.path.join(work, "sklearn.safetensors")
-        sk_json = os.path.join(work, "sklearn.json")
-        ours = best_of(a.repeat, [a.probe_reduce, src, "--method", "tsvd", "--dim", str(k),
-                                  "--out-dir", ours_dir, "--quiet"])
-        ref = best_of(a.repeat, [sys.executable, os.path.join(HERE, "sklearn_reduce.py"), src,
-                                 str(k), sk_out, sk_json])
-        evr_ours = evr_of(os.path.join(ours_dir, os.path.basename(src)))
-        sk = json.load(open(sk_json))
+        ours, ref, ours_out, _, sk = both_tools(a, src, k, work, "lowrank")
+        evr_ours = evr_of(ours_out)
         print(f"\n{n} x {d} f32, low-rank signal plus noise, K = {k}")
         print(f"  probe-reduce   {ours[0]:7.2f} s  {ours[1]:7.0f} MiB  explained variance {evr_ours:.4f}")
         print(f"  scikit-learn   {ref[0]:7.2f} s  {ref[1]:7.0f} MiB  explained variance "
@@ -108,17 +120,9 @@ def conv_case(a, work):
     """The original tool's setting: a 10,000 x 25,088 conv layer to K = 2,500."""
     k = 2500
     src = conv_layer(a, work)
-    ours_dir = os.path.join(work, "ours-conv")
-    sk_out = os.path.join(work, "sklearn-conv.safetensors")
-    sk_json = os.path.join(work, "sklearn-conv.json")
-    ours = best_of(a.repeat, [a.probe_reduce, src, "--method", "tsvd", "--dim", str(k),
-                              "--out-dir", ours_dir, "--quiet"])
-    ref = best_of(a.repeat, [sys.executable, os.path.join(HERE, "sklearn_reduce.py"), src,
-                             str(k), sk_out, sk_json])
-    ours_out = os.path.join(ours_dir, os.path.basename(src))
+    ours, ref, ours_out, sk_out, sk = both_tools(a, src, k, work, "conv")
     meta = load_file_meta(ours_out)
     evr_ours = float(meta["explained_variance_ratio"])
-    sk = json.load(open(sk_json))
     print(f"\nMNIST CNN relu1 (trained 2 epochs), 10000 x 25088 f32, K = {k} "
           f"(the original tool's setting)")
     print(f"  probe-reduce   {ours[0]:7.2f} s  {ours[1]:7.0f} MiB  explained variance {evr_ours:.5f}"
@@ -140,7 +144,7 @@ def conv_case(a, work):
         for seed in range(1, 6):
             out = os.path.join(work, "alpha.json")
             best_of(1, [a.probe_alpha, path, "--seed", str(seed), "--quiet", "--out", out])
-            alphas.append(json.load(open(out))["layers"][0]["alpha"])
+            alphas.append(read_json(out)["layers"][0]["alpha"])
         scores[name] = float(np.mean(alphas))
     print("  alpha after reduction (probe-alpha, 5 trees, depth 15, mean of seeds 1-5):")
     for name, alpha in scores.items():

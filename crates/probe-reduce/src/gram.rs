@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::params::{Method, ValidReduceParams};
 use crate::randomized::{for_each_block, product, ColumnStats};
 use crate::source::RowSource;
-use crate::svd::{Factorization, Solver};
+use crate::svd::{check_components, Factorization, Solver};
 
 /// Columns of a wide input copied (centred) into one panel of the Gram product.
 const PANEL_BYTES: usize = 128 << 20;
@@ -40,10 +40,7 @@ pub(crate) fn gram_svd<S: RowSource + ?Sized>(
 ) -> Result<Factorization> {
     let (n, d) = (src.n_rows(), src.n_cols());
     let k = params.n_components();
-    let max = n.min(d);
-    if k > max {
-        return Err(Error::TooManyComponents { n, d, k, max });
-    }
+    check_components(n, d, k)?;
     let tall = n >= d;
     let centre = params.method() == Method::Pca;
     let q = gram_iterations(params);

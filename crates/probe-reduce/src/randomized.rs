@@ -21,7 +21,7 @@ use crate::device::Resident;
 use crate::error::{Error, Result};
 use crate::params::{Backend, Method, ValidReduceParams};
 use crate::source::RowSource;
-use crate::svd::{Factorization, Solver};
+use crate::svd::{check_components, Factorization, Solver};
 
 /// Bytes of input decoded or viewed at a time. Fixed, so that results do not depend on the
 /// number of threads.
@@ -50,11 +50,8 @@ pub fn randomized_svd_with_progress<S: RowSource + ?Sized>(
 ) -> Result<Factorization> {
     let (n, d) = (src.n_rows(), src.n_cols());
     let k = params.n_components();
-    let max = n.min(d);
-    if k > max {
-        return Err(Error::TooManyComponents { n, d, k, max });
-    }
-    let l = (k + params.oversamples()).min(max);
+    check_components(n, d, k)?;
+    let l = (k + params.oversamples()).min(n.min(d));
     let resident = match params.backend() {
         Backend::Cpu => None,
         other => Some(Resident::open(other, n, d)?),

@@ -4,7 +4,7 @@
 use faer::Mat;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gram::{gram_iterations, gram_svd, gram_width};
 use crate::params::{Algorithm, Backend, ValidReduceParams};
 use crate::randomized::randomized_svd_with_progress;
@@ -130,6 +130,15 @@ pub fn choose_solver(n: usize, d: usize, params: &ValidReduceParams) -> Solver {
             }
         }
     }
+}
+
+/// K = `k` components of an n × d matrix exist: an SVD has at most min(n, d).
+pub(crate) fn check_components(n: usize, d: usize, k: usize) -> Result<()> {
+    let max = n.min(d);
+    if k > max {
+        return Err(Error::TooManyComponents { n, d, k, max });
+    }
+    Ok(())
 }
 
 /// Computes the top-K singular triplets of the input (centred first for
