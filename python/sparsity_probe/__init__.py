@@ -301,8 +301,8 @@ def reduce(
 ) -> Tuple[np.ndarray, float]:
     """Reduces an n x d array (rank >= 2, flattened per sample) to ``dim`` dimensions with
     the engine's truncated SVD (``method="tsvd"``, no centring, the original tool's) or PCA
-    (``"pca"``), randomized or through the Gram matrix, whichever costs less. Returns the n x K float32 array and the explained variance
-    ratio; K is capped at min(n, d)."""
+    (``"pca"``), randomized or through the Gram matrix, whichever costs less. Returns the
+    n x K float32 array and the explained variance ratio; K is capped at min(n, d)."""
     m, _ = _as_matrix(x)
     return _core.reduce(np.ascontiguousarray(m, dtype=np.float32), dim, method, seed, threads)
 
