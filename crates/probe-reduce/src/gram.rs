@@ -69,44 +69,26 @@ pub(crate) fn gram_svd<S: RowSource + ?Sized>(
     let mean64 = stats.mean();
     let mean: Vec<f32> = mean64.iter().map(|&m| m as f32).collect();
 
-    let mean_f32: Vec<f64> = mean.iter().map(|&m| f64::from(m)).collect();
-    let (vectors, eigenvalues, solver) = if tall {
-        let gram = column_gram(src, &mean, &mean_f32, centre);
+    // The f32 mean the centred values were taken from, exactly, in f64.
+    let mean_rounded: Vec<f64> = mean.iter().map(|&m| f64::from(m)).collect();
+    let gram = if tall {
+        let gram = column_gram(src, &mean, &mean_rounded, centre);
         step(1);
-        if exact {
-            let (vectors, values) = eigh_descending(gram.as_ref(), k)?;
-            step(1);
-            (to_f32(vectors.as_ref()), values, Solver::GramExact)
-        } else {
-            let g32 = to_f32(gram.as_ref());
-            drop(gram);
-            let (vectors, values) = subspace_iteration(g32.as_ref(), params, &mut step)?;
-            (vectors, values, Solver::GramIterative(q))
-        }
+        Gram::F64(gram)
     } else {
         let shift: Vec<f64> = if centre {
             mean64
                 .iter()
-                .zip(&mean_f32)
+                .zip(&mean_rounded)
                 .map(|(&m, &m32)| m - m32)
                 .collect()
         } else {
-            mean_f32
+            mean_rounded
         };
-        let gram = row_gram(src, &mean, &shift, centre, &mut step);
-        if exact {
-            let g64 = Mat::<f64>::from_fn(n, n, |i, j| f64::from(gram[(i, j)]));
-            drop(gram);
-            let (vectors, values) = eigh_descending(g64.as_ref(), k)?;
-            step(1);
-            (to_f32(vectors.as_ref()), values, Solver::GramExact)
-        } else {
-            let (vectors, values) = subspace_iteration(gram.as_ref(), params, &mut step)?;
-            (vectors, values, Solver::GramIterative(q))
-        }
+        Gram::F32(row_gram(src, &mean, &shift, centre, &mut step))
     };
+    let (mut vectors, eigenvalues, solver) = eigenpairs(gram, exact, params, &mut step)?;
     let singular_values: Vec<f64> = eigenvalues.iter().map(|&l| l.max(0.0).sqrt()).collect();
-    let mut vectors = vectors;
     flip_signs(&mut vectors);
 
     let (transformed, components) = if tall {
@@ -145,6 +127,44 @@ pub(crate) fn gram_svd<S: RowSource + ?Sized>(
     })
 }
 
+/// A Gram matrix as built: in f64 for a tall input (its row blocks summed in f64), in f32 for
+/// a wide one (n × n can be large).
+enum Gram {
+    F64(Mat<f64>),
+    F32(Mat<f32>),
+}
+
+/// The top K eigenpairs of the Gram (eigenvectors in f32, eigenvalues decreasing) and how
+/// they were found: a full f64 eigendecomposition when `exact`, else subspace iteration in
+/// f32.
+fn eigenpairs(
+    gram: Gram,
+    exact: bool,
+    params: &ValidReduceParams,
+    step: &mut impl FnMut(usize),
+) -> Result<(Mat<f32>, Vec<f64>, Solver)> {
+    if exact {
+        let g64 = match gram {
+            Gram::F64(g) => g,
+            Gram::F32(g) => Mat::<f64>::from_fn(g.nrows(), g.ncols(), |i, j| f64::from(g[(i, j)])),
+        };
+        let (vectors, values) = eigh_descending(g64.as_ref(), params.n_components())?;
+        step(1);
+        Ok((to_f32(vectors.as_ref()), values, Solver::GramExact))
+    } else {
+        let g32 = match gram {
+            Gram::F64(g) => to_f32(g.as_ref()),
+            Gram::F32(g) => g,
+        };
+        let (vectors, values) = subspace_iteration(g32.as_ref(), params, step)?;
+        Ok((
+            vectors,
+            values,
+            Solver::GramIterative(gram_iterations(params)),
+        ))
+    }
+}
+
 /// Subspace iterations on the Gram: one more than the power iterations asked for. Each is a
 /// product with the small Gram rather than two passes over the data, and with the wider
 /// block below this reaches at least scikit-learn's explained variance (`n_iter=5`) on the
@@ -174,7 +194,7 @@ fn panel_width(n: usize, d: usize) -> usize {
 fn column_gram<S: RowSource + ?Sized>(
     src: &S,
     mean: &[f32],
-    mean_f32: &[f64],
+    mean_rounded: &[f64],
     centre: bool,
 ) -> Mat<f64> {
     let (n, d) = (src.n_rows(), src.n_cols());
@@ -216,7 +236,8 @@ fn column_gram<S: RowSource + ?Sized>(
             let extra = if centre {
                 -sums[i] * sums[j] / nf
             } else {
-                sums[i] * mean_f32[j] + mean_f32[i] * sums[j] + nf * mean_f32[i] * mean_f32[j]
+                let m = mean_rounded;
+                sums[i] * m[j] + m[i] * sums[j] + nf * m[i] * m[j]
             };
             gram[(i, j)] += extra;
             gram[(j, i)] = gram[(i, j)];
