@@ -50,14 +50,17 @@ impl<'a> Binned<'a> {
         let width = (slice_bytes / (4 * n)).clamp(1, d);
         let mut bins = crate::pages::zeroed::<u8>(n * d);
         let (mut lo, mut span) = (Vec::with_capacity(d), Vec::with_capacity(d));
+        let mut memory = Vec::new();
         for (k, out) in bins.chunks_mut(width * n).enumerate() {
             let (first, w) = (k * width, out.len() / n);
-            let (slice, ranges) = Matrix::normalised_f32(n, w, first, |start, buf| {
+            let read = |start: usize, buf: &mut [f32]| {
                 for (r, row) in buf.chunks_exact_mut(w).enumerate() {
                     row.copy_from_slice(&raw[(start + r) * d + first..][..w]);
                 }
-            })?;
+            };
+            let (slice, ranges) = Matrix::normalised_f32_into(n, w, first, read, memory)?;
             Bins::fill(&slice, &order, out);
+            memory = slice.into_values().unwrap_or_default();
             lo.extend(ranges.lo);
             span.extend(ranges.span);
         }

@@ -133,9 +133,29 @@ impl Matrix<'static> {
     where
         F: Fn(usize, &mut [f32]) + Sync,
     {
+        Matrix::normalised_f32_into(n, d, first_col, read_rows, Vec::new())
+    }
+
+    /// As [`normalised_f32`](Self::normalised_f32), writing into `values` (resized; its
+    /// contents are overwritten): a caller normalising slice after slice passes the last
+    /// slice's memory back ([`Matrix::into_values`]) rather than faulting in fresh pages.
+    pub(crate) fn normalised_f32_into<F>(
+        n: usize,
+        d: usize,
+        first_col: usize,
+        read_rows: F,
+        mut values: Vec<f32>,
+    ) -> Result<(Matrix<'static>, Ranges)>
+    where
+        F: Fn(usize, &mut [f32]) + Sync,
+    {
         check_shape(n, d)?;
         let tall = (BLOCK_VALUES / d).max(TRANSPOSE_ROWS).min(n);
-        let mut values = crate::pages::zeroed::<f32>(n * d);
+        if values.capacity() < n * d {
+            values = crate::pages::zeroed::<f32>(n * d);
+        } else {
+            values.resize(n * d, 0.0);
+        }
         let out = SharedOut(values.as_mut_ptr());
         let empty = || (vec![f32::INFINITY; d], vec![f32::NEG_INFINITY; d], None);
         let (lo, hi, bad) = (0..n.div_ceil(tall))
@@ -198,6 +218,14 @@ impl Matrix<'static> {
         Matrix::from_rows(n, d, |start, out| {
             out.copy_from_slice(&data[start * d..start * d + out.len()])
         })
+    }
+
+    /// The values of a matrix of values, to reuse their memory; `None` for bins.
+    pub(crate) fn into_values(self) -> Option<Vec<f32>> {
+        match self.layout {
+            Layout::Values(values) => Some(values),
+            Layout::Binned(_) => None,
+        }
     }
 
     fn values(n: usize, d: usize, values: Vec<f32>) -> Matrix<'static> {
