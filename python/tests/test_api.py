@@ -200,7 +200,9 @@ def test_the_gil_is_released_while_alpha_works():
     t.start()
     try:
         start = time.perf_counter()
-        sp.alpha(x, y, trees=5)
+        # Enough trees that the call outlasts the ticker's resolution on a fast machine (with
+        # 5 trees it took 0.05 s on a quiet day, too short to tell).
+        sp.alpha(x, y, trees=40)
         end = time.perf_counter()
     finally:
         stop.set()
