@@ -20,7 +20,6 @@ pub(crate) struct Qr {
 
 impl Qr {
     pub(crate) fn new(m: MatRef<'_, f32>) -> Qr {
-        let par = Par::Seq;
         let (rows, cols) = m.shape();
         let block = factor::recommended_block_size::<f32>(rows, cols);
         let mut factors = m.to_owned();
@@ -28,12 +27,12 @@ impl Qr {
         factor::qr_in_place(
             factors.as_mut(),
             coeff.as_mut(),
-            par,
+            Par::Seq,
             MemStack::new(&mut MemBuffer::new(factor::qr_in_place_scratch::<f32>(
                 rows,
                 cols,
                 block,
-                par,
+                Par::Seq,
                 Default::default(),
             ))),
             Default::default(),
@@ -108,6 +107,22 @@ pub(crate) fn small_svd(a: MatRef<'_, f64>) -> Result<(Mat<f64>, Vec<f64>, Mat<f
     .map_err(|_| Error::NoConvergence)?;
     let values = (0..size).map(|i| s.column_vector()[i]).collect();
     Ok((u, values, v))
+}
+
+/// Signs as scikit-learn's svd_flip: each column is negated where needed so that its entry of
+/// largest magnitude is positive. Returns the sign each column was multiplied by.
+pub(crate) fn flip_signs(vectors: &mut Mat<f32>) -> Vec<f32> {
+    (0..vectors.ncols())
+        .map(|j| {
+            let col = vectors.col(j);
+            let big = (0..col.nrows())
+                .max_by(|&a, &b| col[a].abs().total_cmp(&col[b].abs()))
+                .unwrap_or(0);
+            let sign = if col[big] < 0.0 { -1.0 } else { 1.0 };
+            vectors.col_mut(j).iter_mut().for_each(|x| *x *= sign);
+            sign
+        })
+        .collect()
 }
 
 /// The `k` largest eigenvalues of a symmetric matrix (f64, decreasing) and their

@@ -18,10 +18,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
-use crate::dense::{eigh_descending, orthonormal, Qr};
+use crate::dense::{eigh_descending, flip_signs, orthonormal, Qr};
 use crate::error::{Error, Result};
 use crate::params::{Method, ValidReduceParams};
-use crate::randomized::{for_each_block, product, ColumnStats};
+use crate::randomized::{for_each_block, product, subtract_mean_products, ColumnStats};
 use crate::source::RowSource;
 use crate::svd::{check_components, Factorization, Solver};
 
@@ -89,22 +89,15 @@ pub(crate) fn gram_svd<S: RowSource + ?Sized>(
     };
     let (mut vectors, eigenvalues, solver) = eigenpairs(gram, exact, params, &mut step)?;
     let singular_values: Vec<f64> = eigenvalues.iter().map(|&l| l.max(0.0).sqrt()).collect();
+    // Signs as scikit-learn's svd_flip: of V for a tall input, of U for a wide one (whose V
+    // is never formed).
     flip_signs(&mut vectors);
 
     let (transformed, components) = if tall {
         // vectors = V: A·V (minus 1·μᵀV when centred) is the one more pass.
         let mut t = product(src, vectors.as_ref(), false, Par::rayon(0), None)?;
         if centre {
-            for j in 0..k {
-                let shift: f64 = vectors
-                    .col(j)
-                    .iter()
-                    .zip(&mean64)
-                    .map(|(&v, &m)| f64::from(v) * m)
-                    .sum();
-                let shift = shift as f32;
-                t.col_mut(j).iter_mut().for_each(|x| *x -= shift);
-            }
+            subtract_mean_products(&mut t, vectors.as_ref(), &mean64);
         }
         step(1);
         (t, Some(vectors))
@@ -393,18 +386,4 @@ fn subspace_iteration(
     );
     step(1);
     Ok((vectors, values))
-}
-
-/// Signs as scikit-learn's svd_flip: the entry of largest magnitude of each vector is
-/// positive (of V for a tall input; of U for a wide one, whose V is never formed).
-fn flip_signs(vectors: &mut Mat<f32>) {
-    for j in 0..vectors.ncols() {
-        let col = vectors.col(j);
-        let big = (0..col.nrows())
-            .max_by(|&a, &b| col[a].abs().total_cmp(&col[b].abs()))
-            .unwrap_or(0);
-        if col[big] < 0.0 {
-            vectors.col_mut(j).iter_mut().for_each(|x| *x = -*x);
-        }
-    }
 }

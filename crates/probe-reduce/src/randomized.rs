@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use crate::dense::{orthonormal, small_svd, Qr};
+use crate::dense::{flip_signs, orthonormal, small_svd, Qr};
 use crate::device::Resident;
 use crate::error::{Error, Result};
 use crate::params::{Backend, Method, ValidReduceParams};
@@ -108,13 +108,8 @@ pub fn randomized_svd_with_progress<S: RowSource + ?Sized>(
     };
 
     // Signs as scikit-learn's svd_flip(u_based_decision=False): the largest |v| is positive.
-    for (j, &sigma) in singular_values.iter().enumerate() {
-        let col = v.col(j);
-        let big = (0..d)
-            .max_by(|&a, &b| col[a].abs().total_cmp(&col[b].abs()))
-            .unwrap_or(0);
-        let sign = if col[big] < 0.0 { -1.0 } else { 1.0 };
-        v.col_mut(j).iter_mut().for_each(|x| *x *= sign);
+    let signs = flip_signs(&mut v);
+    for (j, (&sigma, &sign)) in singular_values.iter().zip(&signs).enumerate() {
         let scale = sign * sigma as f32;
         u.col_mut(j).iter_mut().for_each(|x| *x *= scale);
     }
@@ -197,20 +192,10 @@ impl<S: RowSource + ?Sized> Operator<'_, S> {
         if !self.centre {
             return product;
         }
-        let cols = x.ncols();
         if was_a_times {
-            for j in 0..cols {
-                let shift: f64 = x
-                    .col(j)
-                    .iter()
-                    .zip(&self.mean)
-                    .map(|(&a, &m)| f64::from(a) * f64::from(m))
-                    .sum();
-                let shift = shift as f32;
-                product.col_mut(j).iter_mut().for_each(|v| *v -= shift);
-            }
+            subtract_mean_products(&mut product, x, &self.mean);
         } else {
-            for j in 0..cols {
+            for j in 0..x.ncols() {
                 let sum: f32 = x.col(j).iter().map(|&v| f64::from(v)).sum::<f64>() as f32;
                 for (v, &m) in product.col_mut(j).iter_mut().zip(&self.mean) {
                     *v -= m * sum;
@@ -218,6 +203,24 @@ impl<S: RowSource + ?Sized> Operator<'_, S> {
             }
         }
         product
+    }
+}
+
+/// Turns A·X into (A − 1μᵀ)·X: subtracts μᵀ·x_j (summed in f64) from column j.
+pub(crate) fn subtract_mean_products<T: Copy + Into<f64>>(
+    product: &mut Mat<f32>,
+    x: MatRef<'_, f32>,
+    mean: &[T],
+) {
+    for j in 0..x.ncols() {
+        let shift: f64 = x
+            .col(j)
+            .iter()
+            .zip(mean)
+            .map(|(&a, &m)| f64::from(a) * m.into())
+            .sum();
+        let shift = shift as f32;
+        product.col_mut(j).iter_mut().for_each(|v| *v -= shift);
     }
 }
 
