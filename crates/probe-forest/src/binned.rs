@@ -1,14 +1,14 @@
 //! A matrix for the binned splitter that keeps only its bins: raw row-major f32 values are
-//! normalised a slice of columns at a time, and a tree reads back the few values it needs.
+//! binned a slice of columns at a time, and a tree reads back the few values it needs.
 
 use rayon::prelude::*;
 
 use crate::binning::Bins;
 use crate::error::{Error, Result};
-use crate::matrix::{check_shape, normalised, Matrix};
+use crate::matrix::{check_shape, normalised, transposed_f32_into};
 
-/// Bytes of normalised values held at once while binning (one slice of columns): freed and
-/// taken again slice after slice, so that fresh memory is this plus the bins.
+/// Bytes of raw values held at once while binning (one slice of columns, transposed): the
+/// same memory serves slice after slice, so that fresh memory is this plus the bins.
 const SLICE_BYTES: usize = 32 << 20;
 
 /// The bins, stored grouped by label, and what a tree needs to read a value exactly.
@@ -58,9 +58,9 @@ impl<'a> Binned<'a> {
                     row.copy_from_slice(&raw[(start + r) * d + first..][..w]);
                 }
             };
-            let (slice, ranges) = Matrix::normalised_f32_into(n, w, first, read, memory)?;
-            Bins::fill(&slice, &order, out);
-            memory = slice.into_values().unwrap_or_default();
+            let (slice, ranges) = transposed_f32_into(n, w, first, read, memory)?;
+            Bins::fill_raw(&slice, &ranges, &order, out);
+            memory = slice;
             lo.extend(ranges.lo);
             span.extend(ranges.span);
         }
@@ -151,6 +151,7 @@ pub(crate) fn grouped_order(labels: &[u32]) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matrix::Matrix;
 
     #[test]
     fn bins_in_slices_are_the_bins_of_the_whole_matrix() {

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::matrix::Matrix;
+use crate::matrix::{normalised, Matrix, Ranges};
 use crate::params::MAX_BINS;
 
 /// Values sampled per column to place the quantile edges of a high-cardinality feature.
@@ -32,12 +32,23 @@ impl Bins {
     pub(crate) fn fill(x: &Matrix<'_>, order: &[u32], out: &mut [u8]) {
         let n = x.n_rows();
         out.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
-            let col = x.column(j).expect("binning a matrix of values");
-            let table = BinTable::new(column_edges(col));
-            for (b, &row) in out.iter_mut().zip(order) {
-                *b = table.bin(col[row as usize]);
-            }
+            bin_column(x.column(j).expect("binning a matrix of values"), order, out);
         });
+    }
+
+    /// As [`fill`](Self::fill) for raw column-major values and their columns' ranges: each
+    /// column is normalised into a buffer of its own just before it is binned, so that the
+    /// normalised values are read back from cache rather than from memory.
+    pub(crate) fn fill_raw(raw: &[f32], ranges: &Ranges, order: &[u32], out: &mut [u8]) {
+        let n = order.len();
+        out.par_chunks_mut(n)
+            .zip(raw.par_chunks(n))
+            .zip(ranges.lo.par_iter().zip(&ranges.span))
+            .for_each_init(Vec::new, |col, ((out, raw), (&lo, &span))| {
+                col.clear();
+                col.extend(raw.iter().map(|&v| normalised(f64::from(v), lo, span)));
+                bin_column(col, order, out);
+            });
     }
 
     /// Bins already computed: n per column, column after column.
@@ -47,6 +58,14 @@ impl Bins {
 
     pub(crate) fn column(&self, j: usize) -> &[u8] {
         &self.bins[j * self.n..(j + 1) * self.n]
+    }
+}
+
+/// Bins one column of normalised values, rows in `order`.
+fn bin_column(col: &[f32], order: &[u32], out: &mut [u8]) {
+    let table = BinTable::new(column_edges(col));
+    for (b, &row) in out.iter_mut().zip(order) {
+        *b = table.bin(col[row as usize]);
     }
 }
 

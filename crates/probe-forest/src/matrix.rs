@@ -119,92 +119,16 @@ impl Matrix<'static> {
     where
         F: Fn(usize, &mut [f32]) + Sync,
     {
-        Ok(Matrix::normalised_f32(n, d, 0, read_rows)?.0)
-    }
-
-    /// [`from_rows_f32`](Self::from_rows_f32), with each column's minimum and span; errors
-    /// name columns from `first_col` (the matrix is that slice of a wider one).
-    pub(crate) fn normalised_f32<F>(
-        n: usize,
-        d: usize,
-        first_col: usize,
-        read_rows: F,
-    ) -> Result<(Matrix<'static>, Ranges)>
-    where
-        F: Fn(usize, &mut [f32]) + Sync,
-    {
-        Matrix::normalised_f32_into(n, d, first_col, read_rows, Vec::new())
-    }
-
-    /// As [`normalised_f32`](Self::normalised_f32), writing into `values` (resized; its
-    /// contents are overwritten): a caller normalising slice after slice passes the last
-    /// slice's memory back ([`Matrix::into_values`]) rather than faulting in fresh pages.
-    pub(crate) fn normalised_f32_into<F>(
-        n: usize,
-        d: usize,
-        first_col: usize,
-        read_rows: F,
-        mut values: Vec<f32>,
-    ) -> Result<(Matrix<'static>, Ranges)>
-    where
-        F: Fn(usize, &mut [f32]) + Sync,
-    {
-        check_shape(n, d)?;
-        let tall = (BLOCK_VALUES / d).max(TRANSPOSE_ROWS).min(n);
-        if values.capacity() < n * d {
-            values = crate::pages::zeroed::<f32>(n * d);
-        } else {
-            values.resize(n * d, 0.0);
-        }
-        let out = SharedOut(values.as_mut_ptr());
-        let empty = || (vec![f32::INFINITY; d], vec![f32::NEG_INFINITY; d], None);
-        let (lo, hi, bad) = (0..n.div_ceil(tall))
-            .into_par_iter()
-            .fold(
-                || (empty(), Vec::new()),
-                |((mut lo, mut hi, mut bad), mut buf), b| {
-                    let start = b * tall;
-                    let rows = tall.min(n - start);
-                    buf.resize(rows * d, 0.0);
-                    read_rows(start, &mut buf);
-                    for j in 0..d {
-                        let (mut l, mut h) = (lo[j], hi[j]);
-                        for r in 0..rows {
-                            let v = buf[r * d + j];
-                            if !v.is_finite() {
-                                bad = min_position(bad, Some((start + r, j)));
-                            }
-                            l = l.min(v);
-                            h = h.max(v);
-                            // SAFETY: `values` holds n·d elements and outlives the loop;
-                            // block `b` alone writes rows start..start + rows.
-                            unsafe { out.write(j * n + start + r, v) };
-                        }
-                        (lo[j], hi[j]) = (l, h);
-                    }
-                    ((lo, hi, bad), buf)
-                },
-            )
-            .map(|(ranges, _)| ranges)
-            .reduce(empty, |(mut lo, mut hi, bad), (lo2, hi2, bad2)| {
-                for j in 0..d {
-                    lo[j] = lo[j].min(lo2[j]);
-                    hi[j] = hi[j].max(hi2[j]);
-                }
-                (lo, hi, min_position(bad, bad2))
-            });
-        no_non_finite(bad.map(|(row, col)| (row, first_col + col)))?;
-        let lo: Vec<f64> = lo.into_iter().map(f64::from).collect();
-        let span: Vec<f64> = hi.iter().zip(&lo).map(|(&h, l)| f64::from(h) - l).collect();
+        let (mut values, ranges) = transposed_f32_into(n, d, 0, read_rows, Vec::new())?;
         values
             .par_chunks_mut(n)
-            .zip(lo.par_iter().zip(&span))
+            .zip(ranges.lo.par_iter().zip(&ranges.span))
             .for_each(|(column, (&lo, &span))| {
                 for v in column {
                     *v = normalised(f64::from(*v), lo, span);
                 }
             });
-        Ok((Matrix::values(n, d, values), Ranges { lo, span }))
+        Ok(Matrix::values(n, d, values))
     }
 
     /// Normalises a row-major slice of n·d values.
@@ -218,14 +142,6 @@ impl Matrix<'static> {
         Matrix::from_rows(n, d, |start, out| {
             out.copy_from_slice(&data[start * d..start * d + out.len()])
         })
-    }
-
-    /// The values of a matrix of values, to reuse their memory; `None` for bins.
-    pub(crate) fn into_values(self) -> Option<Vec<f32>> {
-        match self.layout {
-            Layout::Values(values) => Some(values),
-            Layout::Binned(_) => None,
-        }
     }
 
     fn values(n: usize, d: usize, values: Vec<f32>) -> Matrix<'static> {
@@ -353,6 +269,70 @@ fn no_non_finite(first: Option<(usize, usize)>) -> Result<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// The raw values of a row-major f32 source (see [`Matrix::from_rows_f32`]) in column-major
+/// order, written into `values` (resized; contents overwritten), with each column's minimum
+/// and span; the first non-finite value is named by its row and its column counted from
+/// `first_col`.
+pub(crate) fn transposed_f32_into<F>(
+    n: usize,
+    d: usize,
+    first_col: usize,
+    read_rows: F,
+    mut values: Vec<f32>,
+) -> Result<(Vec<f32>, Ranges)>
+where
+    F: Fn(usize, &mut [f32]) + Sync,
+{
+    check_shape(n, d)?;
+    let tall = (BLOCK_VALUES / d).max(TRANSPOSE_ROWS).min(n);
+    if values.capacity() < n * d {
+        values = crate::pages::zeroed::<f32>(n * d);
+    } else {
+        values.resize(n * d, 0.0);
+    }
+    let out = SharedOut(values.as_mut_ptr());
+    let empty = || (vec![f32::INFINITY; d], vec![f32::NEG_INFINITY; d], None);
+    let (lo, hi, bad) = (0..n.div_ceil(tall))
+        .into_par_iter()
+        .fold(
+            || (empty(), Vec::new()),
+            |((mut lo, mut hi, mut bad), mut buf), b| {
+                let start = b * tall;
+                let rows = tall.min(n - start);
+                buf.resize(rows * d, 0.0);
+                read_rows(start, &mut buf);
+                for j in 0..d {
+                    let (mut l, mut h) = (lo[j], hi[j]);
+                    for r in 0..rows {
+                        let v = buf[r * d + j];
+                        if !v.is_finite() {
+                            bad = min_position(bad, Some((start + r, j)));
+                        }
+                        l = l.min(v);
+                        h = h.max(v);
+                        // SAFETY: `values` holds n·d elements and outlives the loop;
+                        // block `b` alone writes rows start..start + rows.
+                        unsafe { out.write(j * n + start + r, v) };
+                    }
+                    (lo[j], hi[j]) = (l, h);
+                }
+                ((lo, hi, bad), buf)
+            },
+        )
+        .map(|(ranges, _)| ranges)
+        .reduce(empty, |(mut lo, mut hi, bad), (lo2, hi2, bad2)| {
+            for j in 0..d {
+                lo[j] = lo[j].min(lo2[j]);
+                hi[j] = hi[j].max(hi2[j]);
+            }
+            (lo, hi, min_position(bad, bad2))
+        });
+    no_non_finite(bad.map(|(row, col)| (row, first_col + col)))?;
+    let lo: Vec<f64> = lo.into_iter().map(f64::from).collect();
+    let span: Vec<f64> = hi.iter().zip(&lo).map(|(&h, l)| f64::from(h) - l).collect();
+    Ok((values, Ranges { lo, span }))
 }
 
 /// `x` mapped from [lo, lo + span] to [0, 1] in f64, then rounded to f32; a constant column
