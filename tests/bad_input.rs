@@ -46,11 +46,15 @@ fn fails_with(name: &str, tensors: &[(&str, &str, &[usize], Vec<u8>)], needles: 
 }
 
 fn check_failure(dir: &Path, file: &Path, needles: &[&str]) {
+    check_failure_with(dir, file, &[], needles);
+}
+
+/// As `check_failure`, with more probe-alpha arguments.
+fn check_failure_with(dir: &Path, file: &Path, args: &[&str], needles: &[&str]) {
     let out = dir.join("results.json");
-    let o = run(
-        "probe-alpha",
-        &[file.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"],
-    );
+    let mut all = vec![file.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"];
+    all.extend_from_slice(args);
+    let o = run("probe-alpha", &all);
     let mut with_name = needles.to_vec();
     let file_name = file.file_name().unwrap().to_str().unwrap().to_string();
     with_name.push(&file_name);
@@ -111,6 +115,37 @@ fn non_finite_values_name_count_and_first_position() {
         ],
         &["non-finite", "2", "row 1", "column 1"],
     );
+}
+
+/// probe-alpha leaves the scan for non-finite values to the forest's first pass: every way
+/// it reads a file (bins, the exact splitter's values, f64 files, a reduction first) still
+/// gives the whole file's count and the first position.
+#[test]
+fn non_finite_values_are_found_on_every_path() {
+    let (n, d) = (400, 30);
+    let mut x: Vec<f32> = (0..n * d).map(|k| (k % 17) as f32).collect();
+    x[250 * d + 7] = f32::NAN;
+    x[399 * d + 29] = f32::NEG_INFINITY;
+    let y: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
+    let x64: Vec<u8> = x.iter().flat_map(|&v| f64::from(v).to_le_bytes()).collect();
+    let needles = ["2 non-finite", "row 250, column 7"];
+    for (dtype, bytes, args) in [
+        ("F32", f32s(&x), &[][..]),
+        ("F32", f32s(&x), &["--splitter", "exact"][..]),
+        ("F32", f32s(&x), &["--reduce-to", "5"][..]),
+        ("F64", x64, &[][..]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("late-nan.safetensors");
+        raw_safetensors(
+            &file,
+            &[
+                ("features", dtype, &[n, d], bytes),
+                ("labels", "I64", &[n], i64s(&y)),
+            ],
+        );
+        check_failure_with(dir.path(), &file, args, &needles);
+    }
 }
 
 #[test]

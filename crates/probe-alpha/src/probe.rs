@@ -129,25 +129,37 @@ impl Probe {
         self.alpha.estimate(&norms, forest.n_trees())
     }
 
-    /// Scores a feature set, calling `tree_done` as each tree finishes.
+    /// Scores a feature set, calling `tree_done` as each tree finishes. The forest's first
+    /// pass reads and tests every value, so a set from
+    /// [`FeatureSet::open_unscanned`](probe_data::FeatureSet::open_unscanned) needs no scan of
+    /// its own: a non-finite value gets the error the scan gives.
     pub fn run(&self, set: &FeatureSet, tree_done: &(dyn Fn() + Sync)) -> Result<LayerRecord> {
         let start = Instant::now();
         let d = set.n_features();
         let n = set.n_samples();
-        let x = match (self.forest.splitter(), set.as_f32_slice()) {
+        let built = match (self.forest.splitter(), set.as_f32_slice()) {
             // The binned splitter keeps only the bins and reads values where they lie.
-            (Splitter::Binned, Some(raw)) => Matrix::binned(n, d, raw, set.labels())?,
+            (Splitter::Binned, Some(raw)) => Matrix::binned(n, d, raw, set.labels()),
             // Otherwise each block is released once decoded: the forest keeps its own
             // normalised copy, so a mapped file need not stay resident beside it.
             _ if set.dtype() == FeatureDtype::F64 => Matrix::from_rows(n, d, |row, out| {
                 set.read_rows_f64(row, out);
                 set.release_rows(row, out.len() / d);
-            })?,
+            }),
             // f32 and narrower: read once (f32 holds them exactly).
             _ => Matrix::from_rows_f32(n, d, |row, out| {
                 set.read_rows_f32(row, out);
                 set.release_rows(row, out.len() / d);
-            })?,
+            }),
+        };
+        // Each way of building reads every value and refuses a non-finite one; a set opened
+        // without its scan gets the error its scan gives (with the count of such values).
+        let x = match built {
+            Ok(x) => x,
+            Err(e) => {
+                set.scan_values()?;
+                return Err(e.into());
+            }
         };
         let (estimate, repeats) = if self.repeats == 1 {
             let estimate = self.estimate(&x, set.labels(), set.n_classes(), tree_done)?;

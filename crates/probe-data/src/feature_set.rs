@@ -145,6 +145,8 @@ pub struct FeatureSet {
     original_shape: Vec<usize>,
     /// Whether `original_shape` came from a rank > 2 tensor or consistent metadata.
     shape_known: bool,
+    /// Whether every feature value was checked to be finite (see [`FeatureSet::open_unscanned`]).
+    values_scanned: bool,
 }
 
 impl fmt::Debug for FeatureSet {
@@ -169,6 +171,20 @@ impl FeatureSet {
     /// (I64, I32, U32 or U8; `[n]` or `[n, 1]`) with one label per row, at least one column, two
     /// samples and two classes, and only finite feature values.
     pub fn open(path: impl AsRef<Path>) -> Result<FeatureSet> {
+        let set = FeatureSet::open_unscanned(path)?;
+        set.scan_values()?;
+        Ok(FeatureSet {
+            values_scanned: true,
+            ..set
+        })
+    }
+
+    /// As [`open`](Self::open), except that the feature values are not yet scanned for
+    /// non-finite ones. For a reader that goes through every value before it uses any and
+    /// tests each: it saves reading a large file twice. Such a reader calls
+    /// [`scan_values`](Self::scan_values) when its own pass meets a non-finite value, for the
+    /// error `open` would have given ([`Error::NonFinite`], with the count).
+    pub fn open_unscanned(path: impl AsRef<Path>) -> Result<FeatureSet> {
         let path = path.as_ref();
         let corrupt = |detail: String| Error::Corrupt {
             path: path.to_path_buf(),
@@ -280,25 +296,6 @@ impl FeatureSet {
         check_length(path, &file, expected)?;
         let raw = decode_labels(linfo.dtype, lbytes);
         let (labels, class_values) = dense_labels(&name, &raw)?;
-        // Scanned in pieces, each released after it is read: opening a file larger than
-        // memory leaves none of it resident.
-        let (mut count, mut first) = (0, None);
-        let piece = (SCAN_BYTES / dtype.size()).max(1) * dtype.size();
-        for (i, bytes) in fbytes.chunks(piece).enumerate() {
-            let (c, f) = scan_non_finite(dtype, bytes);
-            count += c;
-            first = first.or(f.map(|f| i * (piece / dtype.size()) + f));
-            release(&map, fstart + i * piece, bytes.len());
-        }
-        if let Some(first) = first {
-            return Err(Error::NonFinite {
-                path: name,
-                count,
-                row: first / d,
-                col: first % d,
-            });
-        }
-
         let metadata: BTreeMap<String, String> = meta
             .metadata()
             .as_ref()
@@ -321,7 +318,55 @@ impl FeatureSet {
             metadata,
             original_shape,
             shape_known,
+            values_scanned: false,
         })
+    }
+
+    /// Whether every feature value is known to be finite: true for sets from
+    /// [`open`](Self::open) and in memory, false for [`open_unscanned`](Self::open_unscanned).
+    pub fn values_scanned(&self) -> bool {
+        self.values_scanned
+    }
+
+    /// Reads every feature value of a mapped file and refuses non-finite ones, with the
+    /// count and the first one's position ([`Error::NonFinite`]); sets in memory were checked
+    /// when built. The file is scanned in pieces, each released after it is read, so that a
+    /// file larger than memory leaves none of it resident.
+    pub fn scan_values(&self) -> Result<()> {
+        let Storage::Mapped {
+            map,
+            start,
+            file,
+            len,
+        } = &self.storage
+        else {
+            return Ok(());
+        };
+        if self.values_scanned {
+            return Ok(());
+        }
+        let path = self.path.as_deref().unwrap_or(Path::new(IN_MEMORY));
+        // A file truncated since it was opened would make the reads below die of SIGBUS.
+        check_length(path, file, *len)?;
+        let size = self.dtype.size();
+        let fbytes = &map[*start..*start + self.n * self.d * size];
+        let (mut count, mut first) = (0, None);
+        let piece = (SCAN_BYTES / size).max(1) * size;
+        for (i, bytes) in fbytes.chunks(piece).enumerate() {
+            let (c, f) = scan_non_finite(self.dtype, bytes);
+            count += c;
+            first = first.or(f.map(|f| i * (piece / size) + f));
+            release(map, start + i * piece, bytes.len());
+        }
+        match first {
+            Some(first) => Err(Error::NonFinite {
+                path: path.to_path_buf(),
+                count,
+                row: first / self.d,
+                col: first % self.d,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// In-memory set (row-major f32 features of `shape` = [n, ...]); labels are raw class values.
@@ -365,6 +410,7 @@ impl FeatureSet {
             metadata,
             original_shape,
             shape_known,
+            values_scanned: true,
         })
     }
 

@@ -341,6 +341,13 @@ fn error_non_finite_values() {
         "nan.safetensors",
         &["2 non-finite", "row 1, column 1"],
     );
+    // Opened without the scan, the set is flagged as such and its scan gives open's error.
+    let unscanned = FeatureSet::open_unscanned(&path).unwrap();
+    assert!(!unscanned.values_scanned());
+    assert_eq!(
+        unscanned.scan_values().unwrap_err().to_string(),
+        err.to_string()
+    );
 
     let err =
         FeatureSet::from_f32(values.to_vec(), &[3, 2], &[0, 1, 0], BTreeMap::new()).unwrap_err();
@@ -356,6 +363,35 @@ fn error_non_finite_values() {
         ),
         "{err:?}"
     );
+}
+
+#[test]
+fn a_finite_file_opened_without_its_scan_passes_the_scan_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fine.safetensors");
+    let values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    write_raw(
+        &path,
+        &[
+            ("features", Dtype::F32, vec![3, 2], f32_bytes(&values)),
+            ("labels", Dtype::I64, vec![3], i64_bytes(&[0, 1, 0])),
+        ],
+        &[],
+    );
+    assert!(FeatureSet::open(&path).unwrap().values_scanned());
+    let set = FeatureSet::open_unscanned(&path).unwrap();
+    assert!(!set.values_scanned());
+    set.scan_values().unwrap();
+    assert_eq!(set.as_f32_slice().unwrap(), values);
+    // A file truncated after opening is refused by the scan, not read past its end.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(40)
+        .unwrap();
+    let err = set.scan_values().unwrap_err();
+    assert!(err.to_string().contains("fine.safetensors"), "{err}");
 }
 
 #[test]

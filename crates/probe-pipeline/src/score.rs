@@ -197,7 +197,9 @@ pub fn score_file(
         source: Box::new(e),
     };
     let start = Instant::now();
-    let set = FeatureSet::open(file).map_err(|e| in_file(e.into()))?;
+    // The forest's first pass reads every value and tests it: scanning them at open too
+    // would read a large file twice (see `score_set` for the reduction).
+    let set = FeatureSet::open_unscanned(file).map_err(|e| in_file(e.into()))?;
     let (mut record, extra) = score_set(scoring, set, observer).map_err(|e| match e {
         Error::Extras { source, .. } => Error::Extras {
             path: file.to_path_buf(),
@@ -220,7 +222,11 @@ pub fn score_set(
     let start = Instant::now();
     let input_d = set.n_features();
     let set = match &scoring.reduce {
-        Some(params) => reduce_in_memory(set, params, observer)?,
+        Some(params) => {
+            // The reduction trusts its input to be finite.
+            set.scan_values()?;
+            reduce_in_memory(set, params, observer)?
+        }
         None => set,
     };
     let probe = &scoring.probe;
