@@ -31,9 +31,12 @@ impl Bins {
     /// `out`, column after column.
     pub(crate) fn fill(x: &Matrix<'_>, order: &[u32], out: &mut [u8]) {
         let n = x.n_rows();
-        out.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
-            bin_column(x.column(j).expect("binning a matrix of values"), order, out);
-        });
+        out.par_chunks_mut(n)
+            .enumerate()
+            .for_each_init(Vec::new, |slots, (j, out)| {
+                let col = x.column(j).expect("binning a matrix of values");
+                bin_column(col, order, out, slots);
+            });
     }
 
     /// As [`fill`](Self::fill) for raw column-major values and their columns' ranges: each
@@ -44,11 +47,14 @@ impl Bins {
         out.par_chunks_mut(n)
             .zip(raw.par_chunks(n))
             .zip(ranges.lo.par_iter().zip(&ranges.span))
-            .for_each_init(Vec::new, |col, ((out, raw), (&lo, &span))| {
-                col.clear();
-                col.extend(raw.iter().map(|&v| normalised(f64::from(v), lo, span)));
-                bin_column(col, order, out);
-            });
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(col, slots), ((out, raw), (&lo, &span))| {
+                    col.clear();
+                    col.extend(raw.iter().map(|&v| normalised(f64::from(v), lo, span)));
+                    bin_column(col, order, out, slots);
+                },
+            );
     }
 
     /// Bins already computed: n per column, column after column.
@@ -61,25 +67,23 @@ impl Bins {
     }
 }
 
-/// Bins one column of normalised values, rows in `order`.
-fn bin_column(col: &[f32], order: &[u32], out: &mut [u8]) {
-    let table = BinTable::new(column_edges(col));
+/// Bins one column of normalised values, rows in `order` (`slots`: scratch). A column with
+/// at most `MAX_BINS` distinct values gets one bin per value, which makes the binned
+/// splitter see exactly the thresholds the exact one sees; others get bins of roughly equal
+/// counts, with edges at quantiles of an evenly strided sample. Either way a value's bin is
+/// the number of edges strictly below it.
+fn bin_column(col: &[f32], order: &[u32], out: &mut [u8], slots: &mut Vec<u16>) {
+    if let Some(set) = DistinctSet::of(col, slots) {
+        // With an edge at every distinct value but the largest, a value's bin is its rank.
+        let rank = set.ranks();
+        for (b, &row) in out.iter_mut().zip(order) {
+            *b = rank[slots[row as usize] as usize];
+        }
+        return;
+    }
+    let table = BinTable::new(quantile_edges(col));
     for (b, &row) in out.iter_mut().zip(order) {
         *b = table.bin(col[row as usize]);
-    }
-}
-
-/// The edges of a column's bins from all its (normalised) values: a feature with at most
-/// `MAX_BINS` distinct values gets one bin per value, which makes the binned splitter see
-/// exactly the thresholds the exact one sees; other features get bins of roughly equal
-/// counts, with edges at quantiles of an evenly strided sample.
-fn column_edges(col: &[f32]) -> Vec<f32> {
-    match distinct_values(col) {
-        Some(mut distinct) => {
-            distinct.pop(); // the largest value needs no upper edge
-            distinct
-        }
-        None => quantile_edges(col),
     }
 }
 
@@ -149,39 +153,72 @@ const STEPS: usize = 4;
 /// Slices of a column's table.
 const LUT_SIZE: usize = 2048;
 
-/// The sorted distinct values, or `None` as soon as there are more than `MAX_BINS`.
-fn distinct_values(col: &[f32]) -> Option<Vec<f32>> {
-    // An open-addressing set of the values' bits, at most half full; u32::MAX (a NaN,
-    // which a normalised column never holds) marks an empty slot.
+/// An open-addressing set of a column's distinct values (their bits), at most half full,
+/// found with the slot of every value on the way, so that a column of few values is binned
+/// without searching for each value's bin.
+struct DistinctSet {
+    slots: [u32; DistinctSet::SLOTS],
+}
+
+impl DistinctSet {
     const SLOTS: usize = 2 * MAX_BINS;
+    /// u32::MAX (a NaN, which a normalised column never holds) marks an empty slot.
     const EMPTY: u32 = u32::MAX;
-    let mut slots = [EMPTY; SLOTS];
-    let mut count = 0;
-    for &v in col {
-        let bits = v.to_bits();
-        let mut at = (bits.wrapping_mul(0x9e37_79b1) >> 23) as usize;
-        loop {
-            match slots[at] {
-                b if b == bits => break,
-                EMPTY => {
-                    if count == MAX_BINS {
-                        return None;
+
+    /// The set of `col`'s values with `slot_of[i]` the slot of `col[i]`, or `None` as soon
+    /// as there are more than `MAX_BINS` distinct values.
+    fn of(col: &[f32], slot_of: &mut Vec<u16>) -> Option<DistinctSet> {
+        let mut slots = [Self::EMPTY; Self::SLOTS];
+        let mut count = 0;
+        slot_of.clear();
+        for &v in col {
+            let bits = v.to_bits();
+            let mut at = (bits.wrapping_mul(0x9e37_79b1) >> 23) as usize;
+            loop {
+                match slots[at] {
+                    b if b == bits => break,
+                    Self::EMPTY => {
+                        if count == MAX_BINS {
+                            return None;
+                        }
+                        slots[at] = bits;
+                        count += 1;
+                        break;
                     }
-                    slots[at] = bits;
-                    count += 1;
-                    break;
+                    _ => at = (at + 1) % Self::SLOTS,
                 }
-                _ => at = (at + 1) % SLOTS,
             }
+            slot_of.push(at as u16);
         }
+        Some(DistinctSet { slots })
     }
-    let mut distinct: Vec<f32> = slots
-        .into_iter()
-        .filter(|&b| b != EMPTY)
-        .map(f32::from_bits)
-        .collect();
-    distinct.sort_unstable_by(f32::total_cmp);
-    Some(distinct)
+
+    /// The occupied slots, in the order of their values.
+    fn sorted_slots(&self) -> Vec<usize> {
+        let mut used: Vec<usize> = (0..Self::SLOTS)
+            .filter(|&at| self.slots[at] != Self::EMPTY)
+            .collect();
+        used.sort_unstable_by(|&a, &b| {
+            f32::from_bits(self.slots[a]).total_cmp(&f32::from_bits(self.slots[b]))
+        });
+        used
+    }
+
+    /// Each slot's value's rank among the distinct values.
+    fn ranks(&self) -> [u8; Self::SLOTS] {
+        let mut rank = [0u8; Self::SLOTS];
+        for (r, at) in self.sorted_slots().into_iter().enumerate() {
+            rank[at] = r as u8;
+        }
+        rank
+    }
+
+    /// The distinct values, ascending.
+    #[cfg(test)]
+    fn values(&self) -> Vec<f32> {
+        let sorted = self.sorted_slots().into_iter();
+        sorted.map(|at| f32::from_bits(self.slots[at])).collect()
+    }
 }
 
 /// Edges at the quantiles of an evenly strided sample of a column.
@@ -208,8 +245,25 @@ mod tests {
     use super::*;
 
     fn bin_column(col: &[f32]) -> Vec<u8> {
-        let table = BinTable::new(column_edges(col));
-        col.iter().map(|&v| table.bin(v)).collect()
+        let order: Vec<u32> = (0..col.len() as u32).collect();
+        let mut out = vec![0u8; col.len()];
+        super::bin_column(col, &order, &mut out, &mut Vec::new());
+        out
+    }
+
+    fn distinct_values(col: &[f32]) -> Option<Vec<f32>> {
+        DistinctSet::of(col, &mut Vec::new()).map(|set| set.values())
+    }
+
+    /// The edges `bin_column` uses: every distinct value but the largest, or quantiles.
+    fn column_edges(col: &[f32]) -> Vec<f32> {
+        match distinct_values(col) {
+            Some(mut distinct) => {
+                distinct.pop();
+                distinct
+            }
+            None => quantile_edges(col),
+        }
     }
 
     #[test]
@@ -271,6 +325,23 @@ mod tests {
         assert_eq!(distinct_values(&col[1..]).map(|d| d.len()), Some(256));
         let sorted = distinct_values(&[0.5, 0.25, 0.5, 0.0, 0.25]).unwrap();
         assert_eq!(sorted, [0.0, 0.25, 0.5]);
+    }
+
+    #[test]
+    fn a_few_valued_column_is_binned_by_rank_in_the_given_order() {
+        // 256 levels (the most that get a bin each), squared so that they crowd near 0.
+        let col: Vec<f32> = (0..20_000)
+            .map(|i| ((i * 7919 % 256) as f32 / 255.0).powi(2))
+            .collect();
+        let edges = column_edges(&col);
+        assert_eq!(edges.len(), 255);
+        let order: Vec<u32> = (0..col.len() as u32).rev().step_by(3).collect();
+        let mut out = vec![0u8; order.len()];
+        super::bin_column(&col, &order, &mut out, &mut Vec::new());
+        for (&b, &row) in out.iter().zip(&order) {
+            let want = edges.partition_point(|&e| e < col[row as usize]);
+            assert_eq!(b as usize, want, "row {row}");
+        }
     }
 
     #[test]
