@@ -303,20 +303,16 @@ where
                 let rows = tall.min(n - start);
                 buf.resize(rows * d, 0.0);
                 read_rows(start, &mut buf);
-                for j in 0..d {
-                    let (mut l, mut h) = (lo[j], hi[j]);
-                    for r in 0..rows {
-                        let v = buf[r * d + j];
-                        if !v.is_finite() {
-                            bad = min_position(bad, Some((start + r, j)));
-                        }
-                        l = l.min(v);
-                        h = h.max(v);
-                        // SAFETY: `values` holds n·d elements and outlives the loop;
-                        // block `b` alone writes rows start..start + rows.
-                        unsafe { out.write(j * n + start + r, v) };
-                    }
-                    (lo[j], hi[j]) = (l, h);
+                // SAFETY: `values` holds n·d elements and outlives the loop; block `b` alone
+                // writes rows start..start + rows.
+                let finite =
+                    unsafe { scatter_columns(&buf, rows, d, out, n, start, &mut lo, &mut hi) };
+                if !finite {
+                    let first = buf
+                        .iter()
+                        .position(|v| !v.is_finite())
+                        .expect("a non-finite value");
+                    bad = min_position(bad, Some((start + first / d, first % d)));
                 }
                 ((lo, hi, bad), buf)
             },
@@ -362,6 +358,60 @@ impl SharedOut {
     unsafe fn write(self, at: usize, v: f32) {
         unsafe { self.0.add(at).write(v) }
     }
+}
+
+/// Writes the `rows` × `d` row-major values of `block` into the column-major output (n rows
+/// a column, this block from row `start`), widening each column's range; false when a value
+/// is not finite (then the ranges are meaningless). Eight columns at a time: each row gives
+/// eight adjacent values, whose range updates and finiteness test compile to vector code.
+///
+/// # Safety
+/// `out` holds n·d elements, rows start..start + rows are in range, and no other thread
+/// writes them.
+#[allow(clippy::too_many_arguments)]
+unsafe fn scatter_columns(
+    block: &[f32],
+    rows: usize,
+    d: usize,
+    out: SharedOut,
+    n: usize,
+    start: usize,
+    lo: &mut [f32],
+    hi: &mut [f32],
+) -> bool {
+    const LANES: usize = 8;
+    const EXPONENT: u32 = 0x7f80_0000;
+    let mut exponent_ones = 0u32;
+    let grouped = d - d % LANES;
+    for j in (0..grouped).step_by(LANES) {
+        let mut l: [f32; LANES] = lo[j..j + LANES].try_into().expect("8 columns");
+        let mut h: [f32; LANES] = hi[j..j + LANES].try_into().expect("8 columns");
+        for r in 0..rows {
+            let v: &[f32; LANES] = block[r * d + j..][..LANES].try_into().expect("8 values");
+            for t in 0..LANES {
+                l[t] = if v[t] < l[t] { v[t] } else { l[t] };
+                h[t] = if v[t] > h[t] { v[t] } else { h[t] };
+                exponent_ones |= u32::from(v[t].to_bits() & EXPONENT == EXPONENT);
+            }
+            for (t, &v) in v.iter().enumerate() {
+                unsafe { out.write((j + t) * n + start + r, v) };
+            }
+        }
+        lo[j..j + LANES].copy_from_slice(&l);
+        hi[j..j + LANES].copy_from_slice(&h);
+    }
+    for j in grouped..d {
+        let (mut l, mut h) = (lo[j], hi[j]);
+        for r in 0..rows {
+            let v = block[r * d + j];
+            l = if v < l { v } else { l };
+            h = if v > h { v } else { h };
+            exponent_ones |= u32::from(v.to_bits() & EXPONENT == EXPONENT);
+            unsafe { out.write(j * n + start + r, v) };
+        }
+        (lo[j], hi[j]) = (l, h);
+    }
+    exponent_ones == 0
 }
 
 fn min_position(a: Option<(usize, usize)>, b: Option<(usize, usize)>) -> Option<(usize, usize)> {
@@ -425,6 +475,14 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("row 5, column 2"), "{e}");
+        // Only an infinity, in a column past the last group of eight, in a later block.
+        let mut bad = data.clone();
+        bad[2000 * d + 35] = f32::NEG_INFINITY;
+        let e = Matrix::from_rows_f32(n, d, |start, out| {
+            out.copy_from_slice(&bad[start * d..start * d + out.len()])
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("row 2000, column 35"), "{e}");
     }
 
     #[test]
