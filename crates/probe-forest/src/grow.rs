@@ -76,6 +76,8 @@ struct Scratch {
     keys: Vec<u64>,
     features: Vec<u32>,
     left: Vec<u64>,
+    /// Where each class's samples start in the node's list (see `class_bounds`).
+    bounds: Vec<usize>,
 }
 
 impl Scratch {
@@ -85,6 +87,7 @@ impl Scratch {
             keys: Vec::new(),
             features: Vec::with_capacity(d),
             left: vec![0; n_classes],
+            bounds: Vec::with_capacity(n_classes + 1),
         }
     }
 }
@@ -213,6 +216,9 @@ impl Grower<'_> {
         let d = self.x.n_cols();
         scratch.features.clear();
         scratch.features.extend(0..d as u32);
+        if self.binned.is_some() && inbag.len() > SMALL_NODE {
+            class_bounds(inbag, self.y, self.n_classes, &mut scratch.bounds);
+        }
         let mut best: Option<Candidate> = None;
         for i in 0..d {
             if i >= self.max_features && best.is_some() {
@@ -286,23 +292,28 @@ impl Grower<'_> {
         let (even, odd) = scratch.hist.split_at_mut(MAX_BINS * c);
         let (mut lo, mut hi) = (u8::MAX, 0u8);
         const AHEAD: usize = 16;
-        let mut add = |i: u32, hist: &mut [u32]| {
-            let i = i as usize;
-            let b = bins[i];
-            lo = lo.min(b);
-            hi = hi.max(b);
-            hist[b as usize * c + self.y[i] as usize] += self.weight[i];
-        };
-        for (k, pair) in inbag.chunks(2).enumerate() {
-            if let Some(&next) = inbag.get(2 * k + AHEAD) {
-                prefetch(&bins[next as usize]);
-            }
-            if let Some(&next) = inbag.get(2 * k + AHEAD + 1) {
-                prefetch(&bins[next as usize]);
-            }
-            add(pair[0], even);
-            if let Some(&i) = pair.get(1) {
-                add(i, odd);
+        // Stored grouped by label and kept in order, a node's samples run class by class:
+        // each run adds to its class's counters without reading labels.
+        for (class, run) in scratch.bounds.windows(2).enumerate() {
+            let mut add = |i: u32, hist: &mut [u32]| {
+                let i = i as usize;
+                let b = bins[i];
+                lo = lo.min(b);
+                hi = hi.max(b);
+                hist[b as usize * c + class] += self.weight[i];
+            };
+            let upcoming = inbag.get(run[0] + AHEAD..).unwrap_or_default();
+            for (k, pair) in inbag[run[0]..run[1]].chunks(2).enumerate() {
+                if let Some(&next) = upcoming.get(2 * k) {
+                    prefetch(&bins[next as usize]);
+                }
+                if let Some(&next) = upcoming.get(2 * k + 1) {
+                    prefetch(&bins[next as usize]);
+                }
+                add(pair[0], even);
+                if let Some(&i) = pair.get(1) {
+                    add(i, odd);
+                }
             }
         }
         let (lo, hi) = (lo as usize, hi as usize);
@@ -390,6 +401,14 @@ fn binned_threshold(lookup: &Lookup<'_>, best: Candidate, inbag: &[u32]) -> (f64
     }
     let threshold = midpoint(f64::from(left_max), f64::from(right_min));
     (threshold, BinCut { left, right })
+}
+
+/// `bounds[c]..bounds[c + 1]` is where class c's samples lie in `inbag`, whose labels `y`
+/// must not decrease along it (stored grouped by label, in order).
+fn class_bounds(inbag: &[u32], y: &[u32], n_classes: usize, bounds: &mut Vec<usize>) {
+    bounds.clear();
+    bounds
+        .extend((0..=n_classes).map(|c| inbag.partition_point(|&i| (y[i as usize] as usize) < c)));
 }
 
 /// The midpoint of a and b (a < b) as scikit-learn computes it, never equal to b.
