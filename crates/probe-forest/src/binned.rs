@@ -50,6 +50,7 @@ impl<'a> Binned<'a> {
         let width = (slice_bytes / (4 * n)).clamp(1, d);
         let mut bins = crate::pages::zeroed::<u8>(n * d);
         let (mut lo, mut span) = (Vec::with_capacity(d), Vec::with_capacity(d));
+        let mut single_valued = Vec::with_capacity(d);
         let mut memory = Vec::new();
         for (k, out) in bins.chunks_mut(width * n).enumerate() {
             let (first, w) = (k * width, out.len() / n);
@@ -59,13 +60,13 @@ impl<'a> Binned<'a> {
                 }
             };
             let (slice, ranges) = transposed_f32_into(n, w, first, read, memory)?;
-            Bins::fill_raw(&slice, &ranges, &order, out);
+            single_valued.extend(Bins::fill_raw(&slice, &ranges, &order, out));
             memory = slice;
             lo.extend(ranges.lo);
             span.extend(ranges.span);
         }
         Ok(Binned {
-            bins: Bins::from_parts(n, bins),
+            bins: Bins::from_parts(n, bins, single_valued),
             source_row: order.clone(),
             row_of: order,
             lo,
@@ -113,8 +114,10 @@ impl<'a> Binned<'a> {
                 *b = column[at as usize];
             }
         });
+        // Fewer rows keep one value per bin where all rows had it.
+        let single_valued = (0..self.d).map(|j| self.bins.single_valued(j)).collect();
         Binned {
-            bins: Bins::from_parts(m, bins),
+            bins: Bins::from_parts(m, bins, single_valued),
             row_of: picks.iter().map(|&(_, k)| k).collect(),
             source_row: picks
                 .iter()

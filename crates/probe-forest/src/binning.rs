@@ -14,6 +14,8 @@ const QUANTILE_SAMPLE: usize = 1 << 14;
 pub(crate) struct Bins {
     n: usize,
     bins: Vec<u8>,
+    /// Per column: whether each bin holds one value (a column of few distinct values).
+    single_valued: Vec<bool>,
 }
 
 impl Bins {
@@ -23,47 +25,68 @@ impl Bins {
     pub(crate) fn new(x: &Matrix<'_>, order: &[u32]) -> Bins {
         let n = x.n_rows();
         let mut bins = crate::pages::zeroed::<u8>(n * x.n_cols());
-        Bins::fill(x, order, &mut bins);
-        Bins { n, bins }
+        let single_valued = Bins::fill(x, order, &mut bins);
+        Bins {
+            n,
+            bins,
+            single_valued,
+        }
     }
 
     /// Writes the bins of every column of `x` (a matrix of values), rows in `order`, into
-    /// `out`, column after column.
-    pub(crate) fn fill(x: &Matrix<'_>, order: &[u32], out: &mut [u8]) {
+    /// `out`, column after column; returns which columns have a bin for each value.
+    pub(crate) fn fill(x: &Matrix<'_>, order: &[u32], out: &mut [u8]) -> Vec<bool> {
         let n = x.n_rows();
         out.par_chunks_mut(n)
             .enumerate()
-            .for_each_init(Vec::new, |slots, (j, out)| {
+            .map_init(Vec::new, |slots, (j, out)| {
                 let col = x.column(j).expect("binning a matrix of values");
-                bin_column(col, order, out, slots);
-            });
+                bin_column(col, order, out, slots)
+            })
+            .collect()
     }
 
     /// As [`fill`](Self::fill) for raw column-major values and their columns' ranges: each
     /// column is normalised into a buffer of its own just before it is binned, so that the
     /// normalised values are read back from cache rather than from memory.
-    pub(crate) fn fill_raw(raw: &[f32], ranges: &Ranges, order: &[u32], out: &mut [u8]) {
+    pub(crate) fn fill_raw(
+        raw: &[f32],
+        ranges: &Ranges,
+        order: &[u32],
+        out: &mut [u8],
+    ) -> Vec<bool> {
         let n = order.len();
         out.par_chunks_mut(n)
             .zip(raw.par_chunks(n))
             .zip(ranges.lo.par_iter().zip(&ranges.span))
-            .for_each_init(
+            .map_init(
                 || (Vec::new(), Vec::new()),
                 |(col, slots), ((out, raw), (&lo, &span))| {
                     col.clear();
                     col.extend(raw.iter().map(|&v| normalised(f64::from(v), lo, span)));
-                    bin_column(col, order, out, slots);
+                    bin_column(col, order, out, slots)
                 },
-            );
+            )
+            .collect()
     }
 
-    /// Bins already computed: n per column, column after column.
-    pub(crate) fn from_parts(n: usize, bins: Vec<u8>) -> Bins {
-        Bins { n, bins }
+    /// Bins already computed: n per column, column after column, with the columns that
+    /// have a bin for each value.
+    pub(crate) fn from_parts(n: usize, bins: Vec<u8>, single_valued: Vec<bool>) -> Bins {
+        Bins {
+            n,
+            bins,
+            single_valued,
+        }
     }
 
     pub(crate) fn column(&self, j: usize) -> &[u8] {
         &self.bins[j * self.n..(j + 1) * self.n]
+    }
+
+    /// Whether every value of column `j` in a bin is the same: the bin then tells the value.
+    pub(crate) fn single_valued(&self, j: usize) -> bool {
+        self.single_valued[j]
     }
 }
 
@@ -71,20 +94,21 @@ impl Bins {
 /// at most `MAX_BINS` distinct values gets one bin per value, which makes the binned
 /// splitter see exactly the thresholds the exact one sees; others get bins of roughly equal
 /// counts, with edges at quantiles of an evenly strided sample. Either way a value's bin is
-/// the number of edges strictly below it.
-fn bin_column(col: &[f32], order: &[u32], out: &mut [u8], slots: &mut Vec<u16>) {
+/// the number of edges strictly below it. Returns whether each bin holds one value.
+fn bin_column(col: &[f32], order: &[u32], out: &mut [u8], slots: &mut Vec<u16>) -> bool {
     if let Some(set) = DistinctSet::of(col, slots) {
         // With an edge at every distinct value but the largest, a value's bin is its rank.
         let rank = set.ranks();
         for (b, &row) in out.iter_mut().zip(order) {
             *b = rank[slots[row as usize] as usize];
         }
-        return;
+        return true;
     }
     let table = BinTable::new(quantile_edges(col));
     for (b, &row) in out.iter_mut().zip(order) {
         *b = table.bin(col[row as usize]);
     }
+    false
 }
 
 /// A column's bins: bin = number of edges strictly below v; at most MAX_BINS - 1 edges, so

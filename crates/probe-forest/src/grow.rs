@@ -149,9 +149,12 @@ impl Grower<'_> {
                 let column = lookup.bins().column(split.feature);
                 // In-bag samples never fall between the two bins around the cut.
                 let n_left = partition(inbag, |i| column[i as usize] <= cut.left);
+                // The threshold lies between the values of the cut's two bins: a bin of one
+                // value goes wholly to its side; a bin of several may straddle it.
+                let single = lookup.bins().single_valued(split.feature);
                 let goes_left = |i: u32| match column[i as usize] {
-                    b if b < cut.left => true,
-                    b if b > cut.right => false,
+                    b if b < cut.left || (single && b == cut.left) => true,
+                    b if b > cut.right || (single && b == cut.right) => false,
                     // Near the cut only the value can tell.
                     _ => f64::from(lookup.value(i, split.feature)) <= split.threshold,
                 };
@@ -391,12 +394,22 @@ fn binned_threshold(lookup: &Lookup<'_>, best: Candidate, inbag: &[u32]) -> (f64
         .min()
         .expect("a cut has in-bag samples on its right");
     let (mut left_max, mut right_min) = (f32::NEG_INFINITY, f32::INFINITY);
-    for &i in inbag {
-        let b = column[i as usize];
-        if b == left {
-            left_max = left_max.max(lookup.value(i, best.feature));
-        } else if b == right {
-            right_min = right_min.min(lookup.value(i, best.feature));
+    if lookup.bins().single_valued(best.feature) {
+        // Any sample of a bin of one value gives that value.
+        let value_in = |bin: u8| {
+            let i = *inbag.iter().find(|&&i| column[i as usize] == bin)?;
+            Some(lookup.value(i, best.feature))
+        };
+        left_max = value_in(left).expect("the cut's bin holds in-bag samples");
+        right_min = value_in(right).expect("the next used bin holds in-bag samples");
+    } else {
+        for &i in inbag {
+            let b = column[i as usize];
+            if b == left {
+                left_max = left_max.max(lookup.value(i, best.feature));
+            } else if b == right {
+                right_min = right_min.min(lookup.value(i, best.feature));
+            }
         }
     }
     let threshold = midpoint(f64::from(left_max), f64::from(right_min));

@@ -91,9 +91,18 @@ fn binned_and_exact_splitters_grow_the_same_trees_on_few_distinct_values() {
 fn binned_trees_route_every_sample_by_its_value() {
     // Thousands of distinct values per feature: quantile bins, so samples out of the bag can
     // fall between a cut's bin and the next one in the bag, where only the value decides.
-    let (x, y) = data(6000, 8, 100_000, 4);
-    let params = ForestParams::default().n_trees(3).max_depth(10).seed(3);
-    let forest = fit(&x, &y, 4, params.splitter(Splitter::Binned));
+    // With 60 levels each bin holds one value, and out-of-bag samples between the cut's two
+    // bins are routed by the bin's value.
+    for levels in [100_000, 60] {
+        let (x, y) = data(6000, 8, levels, 4);
+        let params = ForestParams::default().n_trees(3).max_depth(10).seed(3);
+        let forest = fit(&x, &y, 4, params.splitter(Splitter::Binned));
+        assert_routed_by_value(&x, &forest);
+    }
+}
+
+/// Every node's sample fraction is the share of all rows that its splits send there.
+fn assert_routed_by_value(x: &Matrix<'_>, forest: &Forest) {
     let n = x.n_rows();
     for tree in forest.trees() {
         let nodes = tree.nodes();
