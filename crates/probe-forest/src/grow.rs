@@ -293,17 +293,17 @@ impl Grower<'_> {
         // and a class (rows are grouped by label, and layers are sparse), and one counter
         // would make each update wait for the previous one.
         let (even, odd) = scratch.hist.split_at_mut(MAX_BINS * c);
-        let (mut lo, mut hi) = (u8::MAX, 0u8);
+        // Which bins the node's samples use, so that the sweep visits only those.
+        let mut used = [0u64; MAX_BINS / 64];
         const AHEAD: usize = 16;
         // Stored grouped by label and kept in order, a node's samples run class by class:
         // each run adds to its class's counters without reading labels.
         for (class, run) in scratch.bounds.windows(2).enumerate() {
             let mut add = |i: u32, hist: &mut [u32]| {
                 let i = i as usize;
-                let b = bins[i];
-                lo = lo.min(b);
-                hi = hi.max(b);
-                hist[b as usize * c + class] += self.weight[i];
+                let b = bins[i] as usize;
+                used[b / 64] |= 1 << (b % 64);
+                hist[b * c + class] += self.weight[i];
             };
             let upcoming = inbag.get(run[0] + AHEAD..).unwrap_or_default();
             for (k, pair) in inbag[run[0]..run[1]].chunks(2).enumerate() {
@@ -319,33 +319,35 @@ impl Grower<'_> {
                 }
             }
         }
-        let (lo, hi) = (lo as usize, hi as usize);
-        let scan = if lo == hi {
-            Scan::Constant
-        } else {
-            let mut sweep = Sweep::new(counts, &mut scratch.left);
-            for b in lo..hi {
+        let n_used: u32 = used.iter().map(|w| w.count_ones()).sum();
+        let mut sweep = Sweep::new(counts, &mut scratch.left);
+        let mut seen = 0;
+        for (w, &word) in used.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let b = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                seen += 1;
                 let rows = even[b * c..(b + 1) * c]
-                    .iter()
-                    .zip(&odd[b * c..(b + 1) * c]);
-                let mut used = false;
-                for (class, (&h0, &h1)) in rows.enumerate() {
-                    let h = h0 + h1;
-                    if h > 0 {
+                    .iter_mut()
+                    .zip(&mut odd[b * c..(b + 1) * c]);
+                for (class, (h0, h1)) in rows.enumerate() {
+                    let h = *h0 + *h1;
+                    (*h0, *h1) = (0, 0);
+                    // The last bin moves nothing: every cut lies below it.
+                    if h > 0 && seen < n_used {
                         sweep.move_left(class, u64::from(h));
-                        used = true;
                     }
                 }
-                // In-bag samples weigh at least 1: a bin of weight 0 holds none of them.
-                if used {
+                if seen < n_used {
                     sweep.offer(b as u32);
                 }
             }
-            sweep.finish()
-        };
-        even[lo * c..(hi + 1) * c].fill(0);
-        odd[lo * c..(hi + 1) * c].fill(0);
-        scan
+        }
+        if n_used < 2 {
+            return Scan::Constant;
+        }
+        sweep.finish()
     }
 
     fn scan_sorted(
