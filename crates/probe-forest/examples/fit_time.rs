@@ -35,7 +35,7 @@ fn main() {
     };
     let (dtype, shape, raw) = tensor("features");
     assert_eq!(dtype, "F32", "features must be F32");
-    let (n, d) = (shape[0], shape[1]);
+    let (n, d) = (shape[0], shape[1..].iter().product::<usize>());
     let x: Vec<f32> = raw
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
