@@ -5,9 +5,11 @@ Run through scripts/bench-alpha.sh. Generates the inputs, runs both tools on eac
 session, and prints wall-time ratios, both alphas, and peak memory (max RSS) of both.
 """
 import argparse
+import atexit
 import gzip
 import json
 import os
+import shutil
 import sys
 import tempfile
 
@@ -70,6 +72,8 @@ def main():
     ap.add_argument("--only", choices=["mnist", "mixture", "relu"])
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bench-alpha-")
+    # Generated inputs and outputs run to gigabytes: gone when the script ends.
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
     cases = []
     if a.only in (None, "mnist"):
         p = os.path.join(work, "mnist10k.safetensors")

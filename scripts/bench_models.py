@@ -15,8 +15,10 @@ Prints each pair and the ratio ours/PyTorch in throughput (above 1 means we are 
 """
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -130,6 +132,8 @@ def main():
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     work = tempfile.mkdtemp(prefix="bench-models-")
+    # Generated inputs and outputs run to gigabytes: gone when the script ends.
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
     print(f"machine: {threads} cores, CPU; torch {torch.__version__} with {threads} threads")
     print(f"{'work':<52} {'ours':>10} {'PyTorch':>10} {'ratio':>7}")
     only = a.only.split(",")

@@ -8,10 +8,12 @@ RandomForestClassifier (n_jobs=-1). For comparison it also runs probe-alpha on a
 same array and prints its engine ratio (the record's seconds against the reference's).
 """
 import argparse
+import atexit
 import gzip
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,6 +68,8 @@ def main():
         ("Gaussian mixture (50000 x 512, 10 classes), 5 trees, depth 20", gaussian_mixture(), 20),
     ]
     work = tempfile.mkdtemp(prefix="bench-python-")
+    # Generated inputs and outputs run to gigabytes: gone when the script ends.
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
     print(f"machine: {os.cpu_count()} cores; sparsity_probe {sp.__version__}; "
           f"best of {a.repeat} per tool")
     for name, (x, y), depth in cases:

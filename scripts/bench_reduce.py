@@ -12,9 +12,11 @@ With --fidelity the conv layer is also reduced exactly (numpy: the f64 Gram matr
 full eigendecomposition, about 4 minutes), and probe-alpha scores the three reductions.
 """
 import argparse
+import atexit
 import gzip
 import json
 import os
+import shutil
 import sys
 import tempfile
 
@@ -209,6 +211,8 @@ def main():
     ap.add_argument("--cases", help="NxDxK,... in place of the default cases, e.g. 10000x25088x2500")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bench-reduce-")
+    # Generated inputs and outputs run to gigabytes: gone when the script ends.
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
     if not a.conv_only:
         speed(a, work)
     if not (a.quick or a.skip_conv):
