@@ -115,7 +115,9 @@ impl<'a> Binned<'a> {
             }
         });
         // Fewer rows keep one value per bin where all rows had it.
-        let single_valued = (0..self.d).map(|j| self.bins.single_valued(j)).collect();
+        let single_valued = (0..self.d)
+            .map(|j| self.bins.single_valued_bins(j))
+            .collect();
         Binned {
             bins: Bins::from_parts(m, bins, single_valued),
             row_of: picks.iter().map(|&(_, k)| k).collect(),

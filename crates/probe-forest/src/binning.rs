@@ -14,8 +14,9 @@ const QUANTILE_SAMPLE: usize = 1 << 14;
 pub(crate) struct Bins {
     n: usize,
     bins: Vec<u8>,
-    /// Per column: whether each bin holds one value (a column of few distinct values).
-    single_valued: Vec<bool>,
+    /// Per column: how many of its first bins hold one value each (all of them for a
+    /// column of few distinct values; bin 0 alone when an edge lies at the minimum).
+    single_valued: Vec<u16>,
 }
 
 impl Bins {
@@ -34,8 +35,8 @@ impl Bins {
     }
 
     /// Writes the bins of every column of `x` (a matrix of values), rows in `order`, into
-    /// `out`, column after column; returns which columns have a bin for each value.
-    pub(crate) fn fill(x: &Matrix<'_>, order: &[u32], out: &mut [u8]) -> Vec<bool> {
+    /// `out`, column after column; returns how many first bins of each hold one value.
+    pub(crate) fn fill(x: &Matrix<'_>, order: &[u32], out: &mut [u8]) -> Vec<u16> {
         let n = x.n_rows();
         out.par_chunks_mut(n)
             .enumerate()
@@ -54,7 +55,7 @@ impl Bins {
         ranges: &Ranges,
         order: &[u32],
         out: &mut [u8],
-    ) -> Vec<bool> {
+    ) -> Vec<u16> {
         let n = order.len();
         out.par_chunks_mut(n)
             .zip(raw.par_chunks(n))
@@ -70,9 +71,9 @@ impl Bins {
             .collect()
     }
 
-    /// Bins already computed: n per column, column after column, with the columns that
-    /// have a bin for each value.
-    pub(crate) fn from_parts(n: usize, bins: Vec<u8>, single_valued: Vec<bool>) -> Bins {
+    /// Bins already computed: n per column, column after column, with how many first bins
+    /// of each hold one value.
+    pub(crate) fn from_parts(n: usize, bins: Vec<u8>, single_valued: Vec<u16>) -> Bins {
         Bins {
             n,
             bins,
@@ -84,8 +85,14 @@ impl Bins {
         &self.bins[j * self.n..(j + 1) * self.n]
     }
 
-    /// Whether every value of column `j` in a bin is the same: the bin then tells the value.
-    pub(crate) fn single_valued(&self, j: usize) -> bool {
+    /// Whether every value of column `j` in bin `b` is the same: the bin then tells the
+    /// value.
+    pub(crate) fn single_valued(&self, j: usize, b: u8) -> bool {
+        u16::from(b) < self.single_valued[j]
+    }
+
+    /// How many first bins of column `j` hold one value each (for a selection of rows).
+    pub(crate) fn single_valued_bins(&self, j: usize) -> u16 {
         self.single_valued[j]
     }
 }
@@ -94,21 +101,25 @@ impl Bins {
 /// at most `MAX_BINS` distinct values gets one bin per value, which makes the binned
 /// splitter see exactly the thresholds the exact one sees; others get bins of roughly equal
 /// counts, with edges at quantiles of an evenly strided sample. Either way a value's bin is
-/// the number of edges strictly below it. Returns whether each bin holds one value.
-fn bin_column(col: &[f32], order: &[u32], out: &mut [u8], slots: &mut Vec<u16>) -> bool {
+/// the number of edges strictly below it. Returns how many first bins hold one value each.
+fn bin_column(col: &[f32], order: &[u32], out: &mut [u8], slots: &mut Vec<u16>) -> u16 {
     if let Some(set) = DistinctSet::of(col, slots) {
         // With an edge at every distinct value but the largest, a value's bin is its rank.
         let rank = set.ranks();
         for (b, &row) in out.iter_mut().zip(order) {
             *b = rank[slots[row as usize] as usize];
         }
-        return true;
+        return MAX_BINS as u16;
     }
-    let table = BinTable::new(quantile_edges(col));
+    let edges = quantile_edges(col);
+    // Normalised, the column's minimum is 0: an edge there leaves it alone in bin 0 (a
+    // sparse layer's zeros).
+    let single_valued = u16::from(edges.first() == Some(&0.0));
+    let table = BinTable::new(edges);
     for (b, &row) in out.iter_mut().zip(order) {
         *b = table.bin(col[row as usize]);
     }
-    false
+    single_valued
 }
 
 /// A column's bins: bin = number of edges strictly below v; at most MAX_BINS - 1 edges, so
@@ -161,7 +172,9 @@ impl BinTable {
         // The next STEPS edges are compared at once, without branches: sorted, so the
         // count below v is the number of steps, unless all are (then look further).
         loop {
-            let next = &self.padded[bin..bin + STEPS];
+            // SAFETY: `bin` counts edges below v, at most all of them, and `padded` has
+            // STEPS more entries (infinite, never below v, so the loop stops there).
+            let next = unsafe { self.padded.get_unchecked(bin..bin + STEPS) };
             let below = next.iter().map(|&e| usize::from(e < v)).sum::<usize>();
             bin += below;
             if below < STEPS {

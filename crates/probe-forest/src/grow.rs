@@ -151,10 +151,11 @@ impl Grower<'_> {
                 let n_left = partition(inbag, |i| column[i as usize] <= cut.left);
                 // The threshold lies between the values of the cut's two bins: a bin of one
                 // value goes wholly to its side; a bin of several may straddle it.
-                let single = lookup.bins().single_valued(split.feature);
+                let single = |b| lookup.bins().single_valued(split.feature, b);
+                let (left_single, right_single) = (single(cut.left), single(cut.right));
                 let goes_left = |i: u32| match column[i as usize] {
-                    b if b < cut.left || (single && b == cut.left) => true,
-                    b if b > cut.right || (single && b == cut.right) => false,
+                    b if b < cut.left || (left_single && b == cut.left) => true,
+                    b if b > cut.right || (right_single && b == cut.right) => false,
                     // Near the cut only the value can tell.
                     _ => f64::from(lookup.value(i, split.feature)) <= split.threshold,
                 };
@@ -395,25 +396,19 @@ fn binned_threshold(lookup: &Lookup<'_>, best: Candidate, inbag: &[u32]) -> (f64
         .filter(|&b| b > left)
         .min()
         .expect("a cut has in-bag samples on its right");
-    let (mut left_max, mut right_min) = (f32::NEG_INFINITY, f32::INFINITY);
-    if lookup.bins().single_valued(best.feature) {
-        // Any sample of a bin of one value gives that value.
-        let value_in = |bin: u8| {
-            let i = *inbag.iter().find(|&&i| column[i as usize] == bin)?;
-            Some(lookup.value(i, best.feature))
-        };
-        left_max = value_in(left).expect("the cut's bin holds in-bag samples");
-        right_min = value_in(right).expect("the next used bin holds in-bag samples");
-    } else {
-        for &i in inbag {
-            let b = column[i as usize];
-            if b == left {
-                left_max = left_max.max(lookup.value(i, best.feature));
-            } else if b == right {
-                right_min = right_min.min(lookup.value(i, best.feature));
-            }
+    // A bin of one value gives it from any of its samples; otherwise every sample in the
+    // bin is read.
+    let extreme = |bin: u8, pick: fn(f32, f32) -> f32, start: f32| {
+        let mut in_bin = inbag.iter().filter(|&&i| column[i as usize] == bin);
+        if lookup.bins().single_valued(best.feature, bin) {
+            let &i = in_bin.next().expect("the cut's bins hold in-bag samples");
+            lookup.value(i, best.feature)
+        } else {
+            in_bin.fold(start, |m, &i| pick(m, lookup.value(i, best.feature)))
         }
-    }
+    };
+    let left_max = extreme(left, f32::max, f32::NEG_INFINITY);
+    let right_min = extreme(right, f32::min, f32::INFINITY);
     let threshold = midpoint(f64::from(left_max), f64::from(right_min));
     (threshold, BinCut { left, right })
 }

@@ -6,6 +6,17 @@ use probe_forest::{Forest, ForestParams, Matrix, MaxFeatures, Splitter, WaveletN
 /// Rows on a few distinct levels per feature, with labels driven by two of the features and a
 /// little label noise; deterministic.
 fn data(n: usize, d: usize, levels: u64, classes: u32) -> (Matrix<'static>, Vec<u32>) {
+    data_with_zeros(n, d, levels, classes, 0)
+}
+
+/// As `data`, with about `zeros_in_ten` of every ten values set to 0 (a sparse layer's).
+fn data_with_zeros(
+    n: usize,
+    d: usize,
+    levels: u64,
+    classes: u32,
+    zeros_in_ten: u64,
+) -> (Matrix<'static>, Vec<u32>) {
     let mut state = 88_172_645_463_325_252u64;
     let mut next = move || {
         state ^= state << 13;
@@ -13,7 +24,12 @@ fn data(n: usize, d: usize, levels: u64, classes: u32) -> (Matrix<'static>, Vec<
         state ^= state << 17;
         state
     };
-    let x: Vec<f64> = (0..n * d).map(|_| (next() % levels) as f64).collect();
+    let x: Vec<f64> = (0..n * d)
+        .map(|_| match next() % 10 < zeros_in_ten {
+            true => 0.0,
+            false => (next() % levels) as f64,
+        })
+        .collect();
     let y: Vec<u32> = (0..n)
         .map(|i| {
             let signal = (x[i * d] + 2.0 * x[i * d + 1]) as u64;
@@ -92,9 +108,9 @@ fn binned_trees_route_every_sample_by_its_value() {
     // Thousands of distinct values per feature: quantile bins, so samples out of the bag can
     // fall between a cut's bin and the next one in the bag, where only the value decides.
     // With 60 levels each bin holds one value, and out-of-bag samples between the cut's two
-    // bins are routed by the bin's value.
-    for levels in [100_000, 60] {
-        let (x, y) = data(6000, 8, levels, 4);
+    // bins are routed by the bin's value; with most values 0, bin 0 holds only 0.
+    for (levels, zeros_in_ten) in [(100_000, 0), (60, 0), (100_000, 6)] {
+        let (x, y) = data_with_zeros(6000, 8, levels, 4, zeros_in_ten);
         let params = ForestParams::default().n_trees(3).max_depth(10).seed(3);
         let forest = fit(&x, &y, 4, params.splitter(Splitter::Binned));
         assert_routed_by_value(&x, &forest);
