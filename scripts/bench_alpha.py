@@ -54,15 +54,19 @@ def relu_layer(path, n=50_000, d=2_500, latent=64, classes=10, seed=0):
               metadata={"layer": "relu-2500"})
 
 
-def measured_runs(repeat, cmd, out_json, record_of):
-    """Runs `cmd` `repeat` times: the fastest (wall s, peak RSS MiB), the fastest record
-    `seconds`, and the last record."""
-    walls, engines = [], []
+def measured_runs(repeat, tools):
+    """Runs each tool's command `repeat` times, the tools taking turns so that both meet the
+    same phases of a shared machine. For each tool (cmd, out_json, record_of): the fastest
+    (wall s, peak RSS MiB), the fastest record `seconds`, and the last record."""
+    walls = [[] for _ in tools]
+    engines = [[] for _ in tools]
+    records = [None for _ in tools]
     for _ in range(repeat):
-        walls.append(best_of(1, cmd))
-        record = record_of(json.load(open(out_json)))
-        engines.append(record["seconds"])
-    return min(walls, key=lambda r: r[0]), min(engines), record
+        for t, (cmd, out_json, record_of) in enumerate(tools):
+            walls[t].append(best_of(1, cmd))
+            records[t] = record_of(json.load(open(out_json)))
+            engines[t].append(records[t]["seconds"])
+    return [(min(w, key=lambda r: r[0]), min(e), r) for w, e, r in zip(walls, engines, records)]
 
 
 def main():
@@ -90,7 +94,7 @@ def main():
             cases.append((f"ReLU layer (50000 x 2500, 10 classes), 5 trees, depth {depth}", p,
                           depth))
 
-    print(f"machine: {os.cpu_count()} cores; best of {a.repeat} run(s) per tool")
+    print(f"machine: {os.cpu_count()} cores; best of {a.repeat} run(s) per tool, taking turns")
     for name, path, depth in cases:
         ours_json = os.path.join(work, "ours.json")
         ref_json = os.path.join(work, "ref.json")
@@ -101,10 +105,10 @@ def main():
         # Engine: the record's `seconds` (ours: open, normalise, bin, forest, norms,
         # estimate; the reference's: forest, norms, estimate, after its min-max scaling),
         # the fastest of the runs, like the whole-process time.
-        ours, engine_ours, record_ours = measured_runs(a.repeat, ours_cmd, ours_json,
-                                                       lambda r: r["layers"][0])
-        ref, engine_ref, record_ref = measured_runs(a.repeat, ref_cmd, ref_json,
-                                                    lambda r: r[0])
+        (ours, engine_ours, record_ours), (ref, engine_ref, record_ref) = measured_runs(
+            a.repeat,
+            [(ours_cmd, ours_json, lambda r: r["layers"][0]), (ref_cmd, ref_json, lambda r: r[0])],
+        )
         alpha_ours, alpha_ref = record_ours["alpha"], record_ref["alpha"]
         print(f"\n{name}")
         print(f"  probe-alpha    {ours[0]:8.2f} s  engine {engine_ours:7.2f} s  "
