@@ -63,9 +63,7 @@ impl Bins {
             .map_init(
                 || (Vec::new(), Vec::new()),
                 |(col, slots), ((out, raw), (&lo, &span))| {
-                    col.clear();
-                    col.extend(raw.iter().map(|&v| normalised(f64::from(v), lo, span)));
-                    bin_column(col, order, out, slots)
+                    bin_raw_column(raw, (lo, span), order, out, col, slots)
                 },
             )
             .collect()
@@ -97,11 +95,59 @@ impl Bins {
     }
 }
 
+/// Normalises one column of raw values into `col`, then bins it (see `bin_column`), from
+/// the copy compiled for AVX2 where the CPU has it.
+fn bin_raw_column(
+    raw: &[f32],
+    range: (f64, f64),
+    order: &[u32],
+    out: &mut [u8],
+    col: &mut Vec<f32>,
+    slots: &mut Vec<u16>,
+) -> u16 {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::has_avx2() {
+        // SAFETY: the CPU has the features the copy is compiled for.
+        return unsafe { bin_raw_column_avx2(raw, range, order, out, col, slots) };
+    }
+    bin_raw_column_plain(raw, range, order, out, col, slots)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt")]
+/// # Safety
+/// The CPU has AVX2 and POPCNT.
+unsafe fn bin_raw_column_avx2(
+    raw: &[f32],
+    range: (f64, f64),
+    order: &[u32],
+    out: &mut [u8],
+    col: &mut Vec<f32>,
+    slots: &mut Vec<u16>,
+) -> u16 {
+    bin_raw_column_plain(raw, range, order, out, col, slots)
+}
+
+#[inline(always)]
+fn bin_raw_column_plain(
+    raw: &[f32],
+    (lo, span): (f64, f64),
+    order: &[u32],
+    out: &mut [u8],
+    col: &mut Vec<f32>,
+    slots: &mut Vec<u16>,
+) -> u16 {
+    col.clear();
+    col.extend(raw.iter().map(|&v| normalised(f64::from(v), lo, span)));
+    bin_column(col, order, out, slots)
+}
+
 /// Bins one column of normalised values, rows in `order` (`slots`: scratch). A column with
 /// at most `MAX_BINS` distinct values gets one bin per value, which makes the binned
 /// splitter see exactly the thresholds the exact one sees; others get bins of roughly equal
 /// counts, with edges at quantiles of an evenly strided sample. Either way a value's bin is
 /// the number of edges strictly below it. Returns how many first bins hold one value each.
+#[inline(always)]
 fn bin_column(col: &[f32], order: &[u32], out: &mut [u8], slots: &mut Vec<u16>) -> u16 {
     if let Some(set) = DistinctSet::of(col, slots) {
         // With an edge at every distinct value but the largest, a value's bin is its rank.
@@ -136,6 +182,7 @@ struct BinTable {
 }
 
 impl BinTable {
+    #[inline]
     fn new(edges: Vec<f32>) -> BinTable {
         let positive = edges.iter().copied().find(|&e| e > 0.0);
         let base = positive.map_or(0, |e| i64::from(e.to_bits()));
@@ -204,6 +251,7 @@ impl DistinctSet {
 
     /// The set of `col`'s values with `slot_of[i]` the slot of `col[i]`, or `None` as soon
     /// as there are more than `MAX_BINS` distinct values.
+    #[inline]
     fn of(col: &[f32], slot_of: &mut Vec<u16>) -> Option<DistinctSet> {
         let mut slots = [Self::EMPTY; Self::SLOTS];
         let mut count = 0;
@@ -259,6 +307,7 @@ impl DistinctSet {
 }
 
 /// Edges at the quantiles of an evenly strided sample of a column.
+#[inline(always)]
 fn quantile_edges(col: &[f32]) -> Vec<f32> {
     let stride = col.len().div_ceil(QUANTILE_SAMPLE).max(1);
     // Normalised values are non-negative, so their bits sort as the values do.
@@ -281,6 +330,7 @@ fn quantile_edges(col: &[f32]) -> Vec<f32> {
 /// counted and put first, the rest sorted by three 10-bit digits, least significant first,
 /// each a stable counting pass skipped when every key shares it. Faster here than a
 /// comparison sort of a few thousand random values.
+#[inline(always)]
 fn sort_unit_bits(bits: &mut Vec<u32>) {
     const DIGIT: u32 = 10;
     const MASK: u32 = (1 << DIGIT) - 1;
@@ -456,6 +506,51 @@ mod tests {
             want.sort_unstable();
             sort_unit_bits(&mut bits);
             assert_eq!(bits, want);
+        }
+    }
+
+    /// The copy compiled for AVX2 bins as the plain one does (where the CPU can run it).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_copy_bins_as_the_plain_one() {
+        if !crate::cpu::has_avx2() {
+            eprintln!("skipped: this CPU has no AVX2, so only the plain copy runs");
+            return;
+        }
+        let n = 30_000;
+        let raw_sparse: Vec<f32> = (0..n)
+            .map(|i| match i % 3 {
+                0 => ((i * 7919) % 10_007) as f32 * 0.37,
+                _ => 0.0,
+            })
+            .collect();
+        let raw_levels: Vec<f32> = (0..n).map(|i| ((i * 31) % 200) as f32 - 7.0).collect();
+        let order: Vec<u32> = (0..n as u32).rev().collect();
+        for raw in [raw_sparse, raw_levels] {
+            let lo = raw.iter().copied().fold(f32::INFINITY, f32::min);
+            let hi = raw.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let range = (f64::from(lo), f64::from(hi) - f64::from(lo));
+            let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);
+            let plain = bin_raw_column_plain(
+                &raw,
+                range,
+                &order,
+                &mut a,
+                &mut Vec::new(),
+                &mut Vec::new(),
+            );
+            // SAFETY: the CPU has AVX2 and POPCNT (checked above).
+            let avx2 = unsafe {
+                bin_raw_column_avx2(
+                    &raw,
+                    range,
+                    &order,
+                    &mut b,
+                    &mut Vec::new(),
+                    &mut Vec::new(),
+                )
+            };
+            assert_eq!((plain, &a), (avx2, &b));
         }
     }
 

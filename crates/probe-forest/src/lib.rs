@@ -22,6 +22,7 @@
 
 mod binned;
 mod binning;
+mod cpu;
 mod error;
 mod forest;
 mod grow;

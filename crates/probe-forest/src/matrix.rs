@@ -379,6 +379,49 @@ unsafe fn scatter_columns(
     lo: &mut [f32],
     hi: &mut [f32],
 ) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::has_avx2() {
+        // SAFETY: the CPU has the features the copy is compiled for; the rest is the
+        // caller's promise.
+        return unsafe { scatter_columns_avx2(block, rows, d, out, n, start, lo, hi) };
+    }
+    unsafe { scatter_columns_plain(block, rows, d, out, n, start, lo, hi) }
+}
+
+/// `scatter_columns` compiled for AVX2.
+///
+/// # Safety
+/// As `scatter_columns`, and the CPU has AVX2 and POPCNT.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn scatter_columns_avx2(
+    block: &[f32],
+    rows: usize,
+    d: usize,
+    out: SharedOut,
+    n: usize,
+    start: usize,
+    lo: &mut [f32],
+    hi: &mut [f32],
+) -> bool {
+    unsafe { scatter_columns_plain(block, rows, d, out, n, start, lo, hi) }
+}
+
+/// # Safety
+/// As `scatter_columns`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn scatter_columns_plain(
+    block: &[f32],
+    rows: usize,
+    d: usize,
+    out: SharedOut,
+    n: usize,
+    start: usize,
+    lo: &mut [f32],
+    hi: &mut [f32],
+) -> bool {
     const LANES: usize = 8;
     const EXPONENT: u32 = 0x7f80_0000;
     let mut exponent_ones = 0u32;
@@ -483,6 +526,46 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("row 2000, column 35"), "{e}");
+    }
+
+    /// The copy compiled for AVX2 transposes as the plain one does.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_copy_transposes_as_the_plain_one() {
+        if !crate::cpu::has_avx2() {
+            eprintln!("skipped: this CPU has no AVX2, so only the plain copy runs");
+            return;
+        }
+        let (rows, d) = (70, 21);
+        let mut block: Vec<f32> = (0..rows * d)
+            .map(|k| ((k * 7919) % 1013) as f32 - 500.0)
+            .collect();
+        for bad in [None, Some(f32::INFINITY)] {
+            if let Some(v) = bad {
+                block[33 * d + 19] = v;
+            }
+            let mut outs = Vec::new();
+            for avx2 in [false, true] {
+                let mut values = vec![0f32; rows * d];
+                let (mut lo, mut hi) = (vec![f32::INFINITY; d], vec![f32::NEG_INFINITY; d]);
+                let out = SharedOut(values.as_mut_ptr());
+                // SAFETY: `values` holds rows·d elements, written by this thread only; the
+                // CPU has AVX2 and POPCNT (checked above).
+                let finite = unsafe {
+                    match avx2 {
+                        false => {
+                            scatter_columns_plain(&block, rows, d, out, rows, 0, &mut lo, &mut hi)
+                        }
+                        true => {
+                            scatter_columns_avx2(&block, rows, d, out, rows, 0, &mut lo, &mut hi)
+                        }
+                    }
+                };
+                outs.push((finite, values, lo, hi));
+            }
+            assert_eq!(outs[0], outs[1]);
+            assert_eq!(outs[0].0, bad.is_none());
+        }
     }
 
     #[test]
