@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Times probe-alpha against the reference implementation (numpy + scikit-learn) side by side:
-# mnist-10k pixels (5 trees, depth 15) and a generated 50,000 x 512 Gaussian mixture (5 trees,
-# depth 20). Prints wall-time ratios, both alphas and peak memory. Extra arguments go to
-# scripts/bench_alpha.py (--repeat N, --only mnist|mixture).
+# mnist-10k pixels (5 trees, depth 15), a generated 50,000 x 512 Gaussian mixture (5 trees,
+# depth 20) and a generated 50,000 x 2,500 ReLU layer (depths 15 and 20). The tools take turns;
+# prints wall-time and engine ratios (best runs, and turn by turn), both alphas and peak
+# memory. Extra arguments go to scripts/bench_alpha.py (--repeat N, --only mnist|mixture|relu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The Python package's virtual environment (scripts/python-build.sh), never the system's.

@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 
@@ -57,7 +58,7 @@ def relu_layer(path, n=50_000, d=2_500, latent=64, classes=10, seed=0):
 def measured_runs(repeat, tools):
     """Runs each tool's command `repeat` times, the tools taking turns so that both meet the
     same phases of a shared machine. For each tool (cmd, out_json, record_of): the fastest
-    (wall s, peak RSS MiB), the fastest record `seconds`, and the last record."""
+    (wall s, peak RSS MiB), every run's record `seconds` in turn order, and the last record."""
     walls = [[] for _ in tools]
     engines = [[] for _ in tools]
     records = [None for _ in tools]
@@ -66,7 +67,7 @@ def measured_runs(repeat, tools):
             walls[t].append(best_of(1, cmd))
             records[t] = record_of(json.load(open(out_json)))
             engines[t].append(records[t]["seconds"])
-    return [(min(w, key=lambda r: r[0]), min(e), r) for w, e, r in zip(walls, engines, records)]
+    return [(min(w, key=lambda r: r[0]), e, r) for w, e, r in zip(walls, engines, records)]
 
 
 def main():
@@ -105,10 +106,13 @@ def main():
         # Engine: the record's `seconds` (ours: open, normalise, bin, forest, norms,
         # estimate; the reference's: forest, norms, estimate, after its min-max scaling),
         # the fastest of the runs, like the whole-process time.
-        (ours, engine_ours, record_ours), (ref, engine_ref, record_ref) = measured_runs(
+        (ours, engines_ours, record_ours), (ref, engines_ref, record_ref) = measured_runs(
             a.repeat,
             [(ours_cmd, ours_json, lambda r: r["layers"][0]), (ref_cmd, ref_json, lambda r: r[0])],
         )
+        engine_ours, engine_ref = min(engines_ours), min(engines_ref)
+        # Each turn's two runs met the same phase of the machine: their ratios, turn by turn.
+        turns = sorted(r / o for r, o in zip(engines_ref, engines_ours))
         alpha_ours, alpha_ref = record_ours["alpha"], record_ref["alpha"]
         print(f"\n{name}")
         print(f"  probe-alpha    {ours[0]:8.2f} s  engine {engine_ours:7.2f} s  "
@@ -118,6 +122,8 @@ def main():
         print(f"  speed-up {ref[0] / ours[0]:.1f}x (engine {engine_ref / engine_ours:.1f}x), "
               f"memory ratio {ours[1] / ref[1]:.2f}, "
               f"alpha difference {abs(alpha_ours - alpha_ref):.4f}")
+        print(f"  engine ratio turn by turn: median {statistics.median(turns):.1f}x "
+              f"(from {turns[0]:.1f}x to {turns[-1]:.1f}x over {len(turns)} turns)")
 
 
 if __name__ == "__main__":
