@@ -114,12 +114,8 @@ impl<'a> Binned<'a> {
                 *b = column[at as usize];
             }
         });
-        // Fewer rows keep one value per bin where all rows had it.
-        let single_valued = (0..self.d)
-            .map(|j| self.bins.single_valued_bins(j))
-            .collect();
         Binned {
-            bins: Bins::from_parts(m, bins, single_valued),
+            bins: self.bins.of_rows(m, bins),
             row_of: picks.iter().map(|&(_, k)| k).collect(),
             source_row: picks
                 .iter()

@@ -89,9 +89,14 @@ impl Bins {
         u16::from(b) < self.single_valued[j]
     }
 
-    /// How many first bins of column `j` hold one value each (for a selection of rows).
-    pub(crate) fn single_valued_bins(&self, j: usize) -> u16 {
-        self.single_valued[j]
+    /// The bins of a selection of rows, `bins` (m per column), cut by the same edges: a bin
+    /// that held one value still does.
+    pub(crate) fn of_rows(&self, m: usize, bins: Vec<u8>) -> Bins {
+        Bins {
+            n: m,
+            bins,
+            single_valued: self.single_valued.clone(),
+        }
     }
 }
 

@@ -345,9 +345,7 @@ impl Grower<'_> {
                 }
             }
         }
-        if n_used < 2 {
-            return Scan::Constant;
-        }
+        // With fewer than two bins used nothing was offered: the feature is constant here.
         sweep.finish()
     }
 
