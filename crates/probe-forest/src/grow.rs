@@ -17,6 +17,8 @@ use crate::tree::{Node, Split};
 const PARALLEL_NODE: usize = 4096;
 /// Below this many samples a node sorts (bin, sample) keys instead of filling a histogram.
 const SMALL_NODE: usize = 128;
+/// How many samples ahead a histogram scan asks for the bins it will read.
+const AHEAD: usize = 16;
 
 /// Where a binned tree finds its bins and a sample's exact value; a sample is a stored
 /// position of the bins (rows are stored grouped by label).
@@ -223,14 +225,31 @@ impl Grower<'_> {
         if self.binned.is_some() && inbag.len() > SMALL_NODE {
             class_bounds(inbag, self.y, self.n_classes, &mut scratch.bounds);
         }
+        // The first max_features draws always happen: drawn ahead (the same stream, in the
+        // same order), the next feature's samples can be fetched while one is scanned.
+        let ahead = self.max_features.min(d);
+        for i in 0..ahead {
+            let j = rng.random_range(i..d);
+            scratch.features.swap(i, j);
+        }
         let mut best: Option<Candidate> = None;
         for i in 0..d {
             if i >= self.max_features && best.is_some() {
                 break;
             }
-            let j = rng.random_range(i..d);
-            scratch.features.swap(i, j);
+            if i >= ahead {
+                let j = rng.random_range(i..d);
+                scratch.features.swap(i, j);
+            }
             let feature = scratch.features[i] as usize;
+            if let (Some(lookup), true) = (self.binned, i + 1 < ahead) {
+                let next = lookup.bins().column(scratch.features[i + 1] as usize);
+                // A small node's every sample; a large one's first (the scan fetches the
+                // rest ahead of itself).
+                for &s in &inbag[..inbag.len().min(SMALL_NODE.max(AHEAD))] {
+                    prefetch(&next[s as usize]);
+                }
+            }
             let scan = match self.binned {
                 Some(lookup) if inbag.len() > SMALL_NODE => {
                     self.scan_histogram(lookup.bins().column(feature), inbag, counts, scratch)
@@ -296,7 +315,6 @@ impl Grower<'_> {
         let (even, odd) = scratch.hist.split_at_mut(MAX_BINS * c);
         // Which bins the node's samples use, so that the sweep visits only those.
         let mut used = [0u64; MAX_BINS / 64];
-        const AHEAD: usize = 16;
         // Stored grouped by label and kept in order, a node's samples run class by class:
         // each run adds to its class's counters without reading labels.
         for (class, run) in scratch.bounds.windows(2).enumerate() {
