@@ -3,9 +3,9 @@
 
 use rayon::prelude::*;
 
-use crate::binning::Bins;
+use crate::binning::{sample_positions, Bins};
 use crate::error::{Error, Result};
-use crate::matrix::{check_shape, normalised, transposed_f32_into};
+use crate::matrix::{check_shape, no_non_finite, normalised, transposed_f32_into};
 
 /// Bytes of raw values held at once while binning (one slice of columns, transposed): the
 /// same memory serves slice after slice, so that fresh memory is this plus the bins.
@@ -47,6 +47,7 @@ impl<'a> Binned<'a> {
             )));
         }
         let order = grouped_order(group);
+        let sample_at = sample_positions(&order);
         let width = (slice_bytes / (4 * n)).clamp(1, d);
         let mut bins = crate::pages::zeroed::<u8>(n * d);
         let (mut lo, mut span) = (Vec::with_capacity(d), Vec::with_capacity(d));
@@ -54,13 +55,15 @@ impl<'a> Binned<'a> {
         let mut memory = Vec::new();
         for (k, out) in bins.chunks_mut(width * n).enumerate() {
             let (first, w) = (k * width, out.len() / n);
+            // Rows are read in stored order, so that each column is binned front to back.
             let read = |start: usize, buf: &mut [f32]| {
-                for (r, row) in buf.chunks_exact_mut(w).enumerate() {
-                    row.copy_from_slice(&raw[(start + r) * d + first..][..w]);
+                for (row, values) in order[start..].iter().zip(buf.chunks_exact_mut(w)) {
+                    values.copy_from_slice(&raw[*row as usize * d + first..][..w]);
                 }
             };
-            let (slice, ranges) = transposed_f32_into(n, w, first, read, memory)?;
-            single_valued.extend(Bins::fill_raw(&slice, &ranges, &order, out));
+            let (slice, ranges) = transposed_f32_into(n, w, first, read, memory)
+                .map_err(|e| first_non_finite(raw, d, first..first + w).unwrap_or(e))?;
+            single_valued.extend(Bins::fill_raw(&slice, &ranges, n, &sample_at, out));
             memory = slice;
             lo.extend(ranges.lo);
             span.extend(ranges.span);
@@ -127,6 +130,18 @@ impl<'a> Binned<'a> {
             d: self.d,
         }
     }
+}
+
+/// The error naming the first non-finite value of `columns` in row order (the transposition
+/// names one by stored position), if there is one.
+fn first_non_finite(raw: &[f32], d: usize, columns: std::ops::Range<usize>) -> Option<Error> {
+    let at = raw.chunks_exact(d).enumerate().find_map(|(row, values)| {
+        let col = values[columns.clone()]
+            .iter()
+            .position(|v| !v.is_finite())?;
+        Some((row, columns.start + col))
+    })?;
+    no_non_finite(Some(at)).err()
 }
 
 /// The rows 0..n ordered by label (a counting sort: ascending within each label). A deep

@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use crate::bin_table::BinTable;
 use crate::matrix::{normalised, Matrix, Ranges};
 use crate::params::MAX_BINS;
 
@@ -37,33 +38,37 @@ impl Bins {
     /// Writes the bins of every column of `x` (a matrix of values), rows in `order`, into
     /// `out`, column after column; returns how many first bins of each hold one value.
     pub(crate) fn fill(x: &Matrix<'_>, order: &[u32], out: &mut [u8]) -> Vec<u16> {
-        let n = x.n_rows();
+        let n = order.len();
         out.par_chunks_mut(n)
             .enumerate()
-            .map_init(Vec::new, |slots, (j, out)| {
-                let col = x.column(j).expect("binning a matrix of values");
-                bin_column(col, order, out, slots)
-            })
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(stored, slots), (j, out)| {
+                    let col = x.column(j).expect("binning a matrix of values");
+                    bin_column(col, order, out, stored, slots)
+                },
+            )
             .collect()
     }
 
-    /// As [`fill`](Self::fill) for raw column-major values and their columns' ranges: each
-    /// column is normalised into a buffer of its own just before it is binned, so that the
-    /// normalised values are read back from cache rather than from memory.
+    /// As [`fill`](Self::fill) for raw column-major values already in stored order, and
+    /// their columns' ranges; `sample_at` holds the stored positions of the rows sampled
+    /// for quantile edges ([`sample_positions`]). Each column is normalised into a buffer of
+    /// its own just before it is binned, so the normalised values are read back from cache.
     pub(crate) fn fill_raw(
         raw: &[f32],
         ranges: &Ranges,
-        order: &[u32],
+        n: usize,
+        sample_at: &[u32],
         out: &mut [u8],
     ) -> Vec<u16> {
-        let n = order.len();
         out.par_chunks_mut(n)
             .zip(raw.par_chunks(n))
             .zip(ranges.lo.par_iter().zip(&ranges.span))
             .map_init(
                 || (Vec::new(), Vec::new()),
                 |(col, slots), ((out, raw), (&lo, &span))| {
-                    bin_raw_column(raw, (lo, span), order, out, col, slots)
+                    bin_raw_column(raw, (lo, span), sample_at, out, col, slots)
                 },
             )
             .collect()
@@ -100,12 +105,12 @@ impl Bins {
     }
 }
 
-/// Normalises one column of raw values into `col`, then bins it (see `bin_column`), from
-/// the copy compiled for AVX2 where the CPU has it.
+/// Normalises one column of raw values (in stored order) into `col`, then bins it (see
+/// `bin_stored`), from the copy compiled for AVX2 where the CPU has it.
 fn bin_raw_column(
     raw: &[f32],
     range: (f64, f64),
-    order: &[u32],
+    sample_at: &[u32],
     out: &mut [u8],
     col: &mut Vec<f32>,
     slots: &mut Vec<u16>,
@@ -113,9 +118,9 @@ fn bin_raw_column(
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::has_avx2() {
         // SAFETY: the CPU has the features the copy is compiled for.
-        return unsafe { bin_raw_column_avx2(raw, range, order, out, col, slots) };
+        return unsafe { bin_raw_column_avx2(raw, range, sample_at, out, col, slots) };
     }
-    bin_raw_column_plain(raw, range, order, out, col, slots)
+    bin_raw_column_plain(raw, range, sample_at, out, col, slots)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -125,122 +130,83 @@ fn bin_raw_column(
 unsafe fn bin_raw_column_avx2(
     raw: &[f32],
     range: (f64, f64),
-    order: &[u32],
+    sample_at: &[u32],
     out: &mut [u8],
     col: &mut Vec<f32>,
     slots: &mut Vec<u16>,
 ) -> u16 {
-    bin_raw_column_plain(raw, range, order, out, col, slots)
+    bin_raw_column_plain(raw, range, sample_at, out, col, slots)
 }
 
 #[inline(always)]
 fn bin_raw_column_plain(
     raw: &[f32],
     (lo, span): (f64, f64),
-    order: &[u32],
+    sample_at: &[u32],
     out: &mut [u8],
     col: &mut Vec<f32>,
     slots: &mut Vec<u16>,
 ) -> u16 {
     col.clear();
     col.extend(raw.iter().map(|&v| normalised(f64::from(v), lo, span)));
-    bin_column(col, order, out, slots)
+    let sample = sample_at.iter().map(|&at| col[at as usize].to_bits());
+    bin_stored(col, sample.collect(), out, slots)
 }
 
-/// Bins one column of normalised values, rows in `order` (`slots`: scratch). A column with
+/// The stored positions of the rows whose values place a column's quantile edges: an even
+/// stride through the rows in their own order (`order[p]` is the row stored at p).
+pub(crate) fn sample_positions(order: &[u32]) -> Vec<u32> {
+    let mut stored_at = vec![0u32; order.len()];
+    for (at, &row) in order.iter().enumerate() {
+        stored_at[row as usize] = at as u32;
+    }
+    let stride = sample_stride(order.len());
+    stored_at.into_iter().step_by(stride).collect()
+}
+
+fn sample_stride(n: usize) -> usize {
+    n.div_ceil(QUANTILE_SAMPLE).max(1)
+}
+
+/// Bins one column of normalised values, rows in `order` (`stored`, `slots`: scratch), as
+/// `bin_stored` does with the column's values gathered in that order.
+#[inline(always)]
+fn bin_column(
+    col: &[f32],
+    order: &[u32],
+    out: &mut [u8],
+    stored: &mut Vec<f32>,
+    slots: &mut Vec<u16>,
+) -> u16 {
+    stored.clear();
+    stored.extend(order.iter().map(|&row| col[row as usize]));
+    let sample = col.iter().step_by(sample_stride(col.len()));
+    bin_stored(stored, sample.map(|v| v.to_bits()).collect(), out, slots)
+}
+
+/// Bins one column of normalised values in stored order (`slots`: scratch). A column with
 /// at most `MAX_BINS` distinct values gets one bin per value, which makes the binned
 /// splitter see exactly the thresholds the exact one sees; others get bins of roughly equal
-/// counts, with edges at quantiles of an evenly strided sample. Either way a value's bin is
-/// the number of edges strictly below it. Returns how many first bins hold one value each.
+/// counts, with edges at quantiles of `sample` (the bits of an evenly strided sample of the
+/// rows). Either way a value's bin is the number of edges strictly below it. Returns how
+/// many first bins hold one value each.
 #[inline(always)]
-fn bin_column(col: &[f32], order: &[u32], out: &mut [u8], slots: &mut Vec<u16>) -> u16 {
+fn bin_stored(col: &[f32], sample: Vec<u32>, out: &mut [u8], slots: &mut Vec<u16>) -> u16 {
     if let Some(set) = DistinctSet::of(col, slots) {
         // With an edge at every distinct value but the largest, a value's bin is its rank.
         let rank = set.ranks();
-        for (b, &row) in out.iter_mut().zip(order) {
-            *b = rank[slots[row as usize] as usize];
+        for (b, &slot) in out.iter_mut().zip(slots.iter()) {
+            *b = rank[slot as usize];
         }
         return MAX_BINS as u16;
     }
-    let edges = quantile_edges(col);
+    let edges = edges_of_sample(sample);
     // Normalised, the column's minimum is 0: an edge there leaves it alone in bin 0 (a
     // sparse layer's zeros).
     let single_valued = u16::from(edges.first() == Some(&0.0));
-    let table = BinTable::new(edges);
-    for (b, &row) in out.iter_mut().zip(order) {
-        *b = table.bin(col[row as usize]);
-    }
+    BinTable::new(edges).bin_all(col, out);
     single_valued
 }
-
-/// A column's bins: bin = number of edges strictly below v; at most MAX_BINS - 1 edges, so
-/// it fits u8. Values are non-negative (normalised to [0, 1]), so their bits order them. A
-/// table gives the bin at the start of each of LUT_SIZE slices of the bits between the
-/// smallest positive edge and the largest (slice 0 holds everything below); the slices
-/// follow the edges wherever a column's values crowd, near 0 or near 1, so a value's bin is
-/// a compare or two from the table's. Infinite edges at the end stop every search.
-struct BinTable {
-    padded: Vec<f32>,
-    base: i64,
-    shift: u32,
-    lut: Box<[u8; LUT_SIZE + 1]>,
-}
-
-impl BinTable {
-    #[inline]
-    fn new(edges: Vec<f32>) -> BinTable {
-        let positive = edges.iter().copied().find(|&e| e > 0.0);
-        let base = positive.map_or(0, |e| i64::from(e.to_bits()));
-        let top = edges.last().map_or(0, |e| i64::from(e.to_bits()));
-        let mut shift = 0;
-        while (top - base) >> shift >= LUT_SIZE as i64 {
-            shift += 1;
-        }
-        let mut padded = edges;
-        padded.extend([f32::INFINITY; STEPS]);
-        let mut lut = Box::new([0u8; LUT_SIZE + 1]);
-        let mut bin = 0;
-        for (k, slot) in lut.iter_mut().enumerate().skip(1) {
-            let start = base + ((k as i64 - 1) << shift);
-            let start = f32::from_bits(start.min(i64::from(f32::INFINITY.to_bits())) as u32);
-            while padded[bin] < start {
-                bin += 1;
-            }
-            *slot = bin as u8;
-        }
-        BinTable {
-            padded,
-            base,
-            shift,
-            lut,
-        }
-    }
-
-    #[inline]
-    fn bin(&self, v: f32) -> u8 {
-        let offset = i64::from(v.to_bits()) - self.base + (1 << self.shift);
-        let slice = (offset >> self.shift).clamp(0, LUT_SIZE as i64) as usize;
-        let mut bin = self.lut[slice] as usize;
-        // The next STEPS edges are compared at once, without branches: sorted, so the
-        // count below v is the number of steps, unless all are (then look further).
-        loop {
-            // SAFETY: `bin` counts edges below v, at most all of them, and `padded` has
-            // STEPS more entries (infinite, never below v, so the loop stops there).
-            let next = unsafe { self.padded.get_unchecked(bin..bin + STEPS) };
-            let below = next.iter().map(|&e| usize::from(e < v)).sum::<usize>();
-            bin += below;
-            if below < STEPS {
-                return bin as u8;
-            }
-        }
-    }
-}
-
-/// Edges compared at once when searching a value's bin (and infinite edges at the end).
-const STEPS: usize = 4;
-
-/// Slices of a column's table.
-const LUT_SIZE: usize = 2048;
 
 /// An open-addressing set of a column's distinct values (their bits), at most half full,
 /// found with the slot of every value on the way, so that a column of few values is binned
@@ -312,11 +278,16 @@ impl DistinctSet {
 }
 
 /// Edges at the quantiles of an evenly strided sample of a column.
-#[inline(always)]
+#[cfg(test)]
 fn quantile_edges(col: &[f32]) -> Vec<f32> {
-    let stride = col.len().div_ceil(QUANTILE_SAMPLE).max(1);
+    let sample = col.iter().step_by(sample_stride(col.len()));
+    edges_of_sample(sample.map(|v| v.to_bits()).collect())
+}
+
+/// Edges at the quantiles of a sample of a column's values (their bits).
+#[inline(always)]
+fn edges_of_sample(mut bits: Vec<u32>) -> Vec<f32> {
     // Normalised values are non-negative, so their bits sort as the values do.
-    let mut bits: Vec<u32> = col.iter().step_by(stride).map(|v| v.to_bits()).collect();
     sort_unit_bits(&mut bits);
     let m = bits.len();
     let at = |k: usize| f32::from_bits(bits[k]);
@@ -340,8 +311,15 @@ fn sort_unit_bits(bits: &mut Vec<u32>) {
     const DIGIT: u32 = 10;
     const MASK: u32 = (1 << DIGIT) - 1;
     let total = bits.len();
-    bits.retain(|&b| b != 0);
-    let zeros = total - bits.len();
+    // Without branches: in a sparse column, whether the next value is 0 is a coin toss.
+    let mut kept = 0;
+    for k in 0..total {
+        let b = bits[k];
+        bits[kept] = b;
+        kept += usize::from(b != 0);
+    }
+    bits.truncate(kept);
+    let zeros = total - kept;
     let mut counts = [[0u32; 1 << DIGIT]; 3];
     for &key in bits.iter() {
         debug_assert!(key < 1 << 30, "a value above 1");
@@ -377,7 +355,7 @@ mod tests {
     fn bin_column(col: &[f32]) -> Vec<u8> {
         let order: Vec<u32> = (0..col.len() as u32).collect();
         let mut out = vec![0u8; col.len()];
-        super::bin_column(col, &order, &mut out, &mut Vec::new());
+        super::bin_column(col, &order, &mut out, &mut Vec::new(), &mut Vec::new());
         out
     }
 
@@ -467,7 +445,7 @@ mod tests {
         assert_eq!(edges.len(), 255);
         let order: Vec<u32> = (0..col.len() as u32).rev().step_by(3).collect();
         let mut out = vec![0u8; order.len()];
-        super::bin_column(&col, &order, &mut out, &mut Vec::new());
+        super::bin_column(&col, &order, &mut out, &mut Vec::new(), &mut Vec::new());
         for (&b, &row) in out.iter().zip(&order) {
             let want = edges.partition_point(|&e| e < col[row as usize]);
             assert_eq!(b as usize, want, "row {row}");
@@ -525,7 +503,7 @@ mod tests {
             })
             .collect();
         let raw_levels: Vec<f32> = (0..n).map(|i| ((i * 31) % 200) as f32 - 7.0).collect();
-        let order: Vec<u32> = (0..n as u32).rev().collect();
+        let sample_at = sample_positions(&(0..n as u32).rev().collect::<Vec<_>>());
         for raw in [raw_sparse, raw_levels] {
             let lo = raw.iter().copied().fold(f32::INFINITY, f32::min);
             let hi = raw.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -534,7 +512,7 @@ mod tests {
             let plain = bin_raw_column_plain(
                 &raw,
                 range,
-                &order,
+                &sample_at,
                 &mut a,
                 &mut Vec::new(),
                 &mut Vec::new(),
@@ -542,7 +520,7 @@ mod tests {
             let run = bin_raw_column(
                 &raw,
                 range,
-                &order,
+                &sample_at,
                 &mut b,
                 &mut Vec::new(),
                 &mut Vec::new(),

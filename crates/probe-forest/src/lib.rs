@@ -20,6 +20,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bin_table;
 mod binned;
 mod binning;
 mod cpu;

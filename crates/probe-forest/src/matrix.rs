@@ -262,7 +262,7 @@ pub(crate) fn check_shape(n: usize, d: usize) -> Result<()> {
 }
 
 /// The error for the first non-finite value found, if any.
-fn no_non_finite(first: Option<(usize, usize)>) -> Result<()> {
+pub(crate) fn no_non_finite(first: Option<(usize, usize)>) -> Result<()> {
     match first {
         Some((row, col)) => Err(Error::InvalidData(format!(
             "non-finite value at row {row}, column {col}"
