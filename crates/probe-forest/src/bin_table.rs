@@ -1,6 +1,8 @@
 //! A column's bin search: a table over the bits of normalised values, sliced finely enough
 //! that a slice holds at most one edge, so a value's bin is one lookup and one compare.
 
+use crate::matrix::normalised;
+
 /// Marks a slice that holds more than one edge (its values are searched edge by edge).
 const MULTI: u32 = 1 << 31;
 
@@ -106,22 +108,22 @@ impl BinTable {
         }
     }
 
-    /// The bin of every value of `col` into `out` (as long), eight at a time with AVX2
-    /// gathers where the CPU has them.
+    /// The bin of every value of `raw` normalised from `range` (lo, span > 0; see
+    /// `normalised`) into `out` (as long), eight at a time with AVX2 where the CPU has it.
     #[inline(always)]
-    pub(crate) fn bin_all(&self, col: &[f32], out: &mut [u8]) {
+    pub(crate) fn bin_all(&self, raw: &[f32], range: (f64, f64), out: &mut [u8]) {
         #[cfg(target_arch = "x86_64")]
         if crate::cpu::has_avx2() {
             // SAFETY: the CPU has AVX2.
-            return unsafe { self.bin_all_avx2(col, out) };
+            return unsafe { self.bin_all_avx2(raw, range, out) };
         }
-        self.bin_all_plain(col, out);
+        self.bin_all_plain(raw, range, out);
     }
 
     #[inline(always)]
-    fn bin_all_plain(&self, col: &[f32], out: &mut [u8]) {
-        for (b, &v) in out.iter_mut().zip(col) {
-            *b = self.bin(v);
+    fn bin_all_plain(&self, raw: &[f32], (lo, span): (f64, f64), out: &mut [u8]) {
+        for (b, &x) in out.iter_mut().zip(raw) {
+            *b = self.bin(normalised(f64::from(x), lo, span));
         }
     }
 
@@ -129,10 +131,17 @@ impl BinTable {
     /// The CPU has AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn bin_all_avx2(&self, col: &[f32], out: &mut [u8]) {
+    unsafe fn bin_all_avx2(&self, raw: &[f32], (lo, span): (f64, f64), out: &mut [u8]) {
         use std::arch::x86_64::*;
-        let len = col.len().min(out.len());
+        // A constant column (span 0) normalises to 0 elsewhere; it never gets here (it has
+        // one distinct value), but the plain loop keeps that rule if it does.
+        let len = if span > 0.0 {
+            raw.len().min(out.len())
+        } else {
+            0
+        };
         let whole = len - len % 8;
+        let (lo4, span4) = (_mm256_set1_pd(lo), _mm256_set1_pd(span));
         let base = _mm256_set1_epi32(self.base);
         let shift = _mm_cvtsi32_si128(self.shift as i32);
         let one = _mm256_set1_epi32(1);
@@ -150,17 +159,23 @@ impl BinTable {
         for i in (0..whole).step_by(8) {
             // SAFETY: i + 8 <= len; slices are clamped to 0..=last, in both tables.
             unsafe {
-                let v = _mm256_loadu_ps(col.as_ptr().add(i));
+                let x = _mm256_loadu_ps(raw.as_ptr().add(i));
+                // As `normalised`: (x - lo) / span in f64, rounded to f32.
+                let low = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+                let high = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x));
+                let low = _mm256_cvtpd_ps(_mm256_div_pd(_mm256_sub_pd(low, lo4), span4));
+                let high = _mm256_cvtpd_ps(_mm256_div_pd(_mm256_sub_pd(high, lo4), span4));
+                let v = _mm256_set_m128(high, low);
                 let offset =
                     _mm256_sra_epi32(_mm256_sub_epi32(_mm256_castps_si256(v), base), shift);
                 let s =
                     _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(offset, one), zero), last);
                 let first = _mm256_i32gather_epi32::<4>(first_bin, s);
+                let next = _mm256_i32gather_ps::<4>(next_edge, s);
                 if _mm256_movemask_ps(_mm256_castsi256_ps(first)) != 0 {
-                    self.bin_all_plain(&col[i..i + 8], &mut out[i..i + 8]);
+                    self.bin_all_plain(&raw[i..i + 8], (lo, span), &mut out[i..i + 8]);
                     continue;
                 }
-                let next = _mm256_i32gather_ps::<4>(next_edge, s);
                 // All ones (-1) where the edge is below the value.
                 let below = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(next, v));
                 let bins = _mm256_sub_epi32(first, below);
@@ -172,7 +187,8 @@ impl BinTable {
                 );
             }
         }
-        self.bin_all_plain(&col[whole..len], &mut out[whole..len]);
+        let end = raw.len().min(out.len());
+        self.bin_all_plain(&raw[whole..end], (lo, span), &mut out[whole..end]);
     }
 }
 
@@ -238,8 +254,21 @@ mod tests {
                 .map(|&v| edges.partition_point(|&e| e < v) as u8)
                 .collect();
             let (mut plain, mut run) = (vec![0u8; values.len()], vec![0u8; values.len()]);
-            table.bin_all_plain(&values, &mut plain);
-            table.bin_all(&values, &mut run);
+            table.bin_all_plain(&values, (0.0, 1.0), &mut plain);
+            table.bin_all(&values, (0.0, 1.0), &mut run);
+            assert_eq!(plain, want, "{edges:?}");
+            assert_eq!(run, want, "{edges:?}");
+            // Raw values, normalised on the way: from [-3, 5] back to the same.
+            let raw: Vec<f32> = values
+                .iter()
+                .map(|&v| (f64::from(v) * 8.0 - 3.0) as f32)
+                .collect();
+            let want: Vec<u8> = raw
+                .iter()
+                .map(|&x| table.bin(normalised(f64::from(x), -3.0, 8.0)))
+                .collect();
+            table.bin_all_plain(&raw, (-3.0, 8.0), &mut plain);
+            table.bin_all(&raw, (-3.0, 8.0), &mut run);
             assert_eq!(plain, want, "{edges:?}");
             assert_eq!(run, want, "{edges:?}");
         }

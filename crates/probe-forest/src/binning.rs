@@ -7,9 +7,7 @@ use rayon::prelude::*;
 use crate::bin_table::BinTable;
 use crate::matrix::{normalised, Matrix, Ranges};
 use crate::params::MAX_BINS;
-
-/// Values sampled per column to place the quantile edges of a high-cardinality feature.
-const QUANTILE_SAMPLE: usize = 1 << 14;
+use crate::quantiles::{edges_of_sample, ordered_bits, sample_stride};
 
 /// Bin index of every value, column-major like [`Matrix`], rows in a given order.
 pub(crate) struct Bins {
@@ -53,8 +51,7 @@ impl Bins {
 
     /// As [`fill`](Self::fill) for raw column-major values already in stored order, and
     /// their columns' ranges; `sample_at` holds the stored positions of the rows sampled
-    /// for quantile edges ([`sample_positions`]). Each column is normalised into a buffer of
-    /// its own just before it is binned, so the normalised values are read back from cache.
+    /// for quantile edges ([`sample_positions`]). Values are normalised as they are binned.
     pub(crate) fn fill_raw(
         raw: &[f32],
         ranges: &Ranges,
@@ -65,12 +62,9 @@ impl Bins {
         out.par_chunks_mut(n)
             .zip(raw.par_chunks(n))
             .zip(ranges.lo.par_iter().zip(&ranges.span))
-            .map_init(
-                || (Vec::new(), Vec::new()),
-                |(col, slots), ((out, raw), (&lo, &span))| {
-                    bin_raw_column(raw, (lo, span), sample_at, out, col, slots)
-                },
-            )
+            .map_init(Vec::new, |slots, ((out, raw), (&lo, &span))| {
+                bin_raw_column(raw, (lo, span), sample_at, out, slots)
+            })
             .collect()
     }
 
@@ -105,22 +99,21 @@ impl Bins {
     }
 }
 
-/// Normalises one column of raw values (in stored order) into `col`, then bins it (see
-/// `bin_stored`), from the copy compiled for AVX2 where the CPU has it.
+/// Bins one column of raw values in stored order (see `bin_stored`), from the copy compiled
+/// for AVX2 where the CPU has it.
 fn bin_raw_column(
     raw: &[f32],
     range: (f64, f64),
     sample_at: &[u32],
     out: &mut [u8],
-    col: &mut Vec<f32>,
     slots: &mut Vec<u16>,
 ) -> u16 {
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::has_avx2() {
         // SAFETY: the CPU has the features the copy is compiled for.
-        return unsafe { bin_raw_column_avx2(raw, range, sample_at, out, col, slots) };
+        return unsafe { bin_raw_column_avx2(raw, range, sample_at, out, slots) };
     }
-    bin_raw_column_plain(raw, range, sample_at, out, col, slots)
+    bin_raw_column_plain(raw, range, sample_at, out, slots)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -132,40 +125,21 @@ unsafe fn bin_raw_column_avx2(
     range: (f64, f64),
     sample_at: &[u32],
     out: &mut [u8],
-    col: &mut Vec<f32>,
     slots: &mut Vec<u16>,
 ) -> u16 {
-    bin_raw_column_plain(raw, range, sample_at, out, col, slots)
+    bin_raw_column_plain(raw, range, sample_at, out, slots)
 }
 
 #[inline(always)]
 fn bin_raw_column_plain(
     raw: &[f32],
-    (lo, span): (f64, f64),
+    range: (f64, f64),
     sample_at: &[u32],
     out: &mut [u8],
-    col: &mut Vec<f32>,
     slots: &mut Vec<u16>,
 ) -> u16 {
-    col.clear();
-    col.extend(raw.iter().map(|&v| normalised(f64::from(v), lo, span)));
-    let sample = sample_at.iter().map(|&at| col[at as usize].to_bits());
-    bin_stored(col, sample.collect(), out, slots)
-}
-
-/// The stored positions of the rows whose values place a column's quantile edges: an even
-/// stride through the rows in their own order (`order[p]` is the row stored at p).
-pub(crate) fn sample_positions(order: &[u32]) -> Vec<u32> {
-    let mut stored_at = vec![0u32; order.len()];
-    for (at, &row) in order.iter().enumerate() {
-        stored_at[row as usize] = at as u32;
-    }
-    let stride = sample_stride(order.len());
-    stored_at.into_iter().step_by(stride).collect()
-}
-
-fn sample_stride(n: usize) -> usize {
-    n.div_ceil(QUANTILE_SAMPLE).max(1)
+    let sample = sample_at.iter().map(|&at| ordered_bits(raw[at as usize]));
+    bin_stored(raw, range, sample.collect(), out, slots)
 }
 
 /// Bins one column of normalised values, rows in `order` (`stored`, `slots`: scratch), as
@@ -181,18 +155,33 @@ fn bin_column(
     stored.clear();
     stored.extend(order.iter().map(|&row| col[row as usize]));
     let sample = col.iter().step_by(sample_stride(col.len()));
-    bin_stored(stored, sample.map(|v| v.to_bits()).collect(), out, slots)
+    // Already normalised: mapping [0, 1] to itself changes no value.
+    let identity = (0.0, 1.0);
+    bin_stored(
+        stored,
+        identity,
+        sample.map(|&v| ordered_bits(v)).collect(),
+        out,
+        slots,
+    )
 }
 
-/// Bins one column of normalised values in stored order (`slots`: scratch). A column with
-/// at most `MAX_BINS` distinct values gets one bin per value, which makes the binned
-/// splitter see exactly the thresholds the exact one sees; others get bins of roughly equal
-/// counts, with edges at quantiles of `sample` (the bits of an evenly strided sample of the
-/// rows). Either way a value's bin is the number of edges strictly below it. Returns how
-/// many first bins hold one value each.
+/// Bins one column of values in stored order, normalised from `range` (lo, span) as they
+/// are read (`slots`: scratch). A column with at most `MAX_BINS` distinct normalised values
+/// gets one bin per value, which makes the binned splitter see exactly the thresholds the
+/// exact one sees; others get bins of roughly equal counts, with edges at quantiles of
+/// `sample` (an evenly strided sample of the rows, as `ordered_bits`). Either way a value's
+/// bin is the number of edges strictly below it. Returns how many first bins hold one value
+/// each.
 #[inline(always)]
-fn bin_stored(col: &[f32], sample: Vec<u32>, out: &mut [u8], slots: &mut Vec<u16>) -> u16 {
-    if let Some(set) = DistinctSet::of(col, slots) {
+fn bin_stored(
+    values: &[f32],
+    range: (f64, f64),
+    sample: Vec<u32>,
+    out: &mut [u8],
+    slots: &mut Vec<u16>,
+) -> u16 {
+    if let Some(set) = DistinctSet::of(values, range, slots) {
         // With an edge at every distinct value but the largest, a value's bin is its rank.
         let rank = set.ranks();
         for (b, &slot) in out.iter_mut().zip(slots.iter()) {
@@ -200,11 +189,11 @@ fn bin_stored(col: &[f32], sample: Vec<u32>, out: &mut [u8], slots: &mut Vec<u16
         }
         return MAX_BINS as u16;
     }
-    let edges = edges_of_sample(sample);
+    let edges = edges_of_sample(sample, range);
     // Normalised, the column's minimum is 0: an edge there leaves it alone in bin 0 (a
     // sparse layer's zeros).
     let single_valued = u16::from(edges.first() == Some(&0.0));
-    BinTable::new(edges).bin_all(col, out);
+    BinTable::new(edges).bin_all(values, range, out);
     single_valued
 }
 
@@ -220,31 +209,38 @@ impl DistinctSet {
     /// u32::MAX (a NaN, which a normalised column never holds) marks an empty slot.
     const EMPTY: u32 = u32::MAX;
 
-    /// The set of `col`'s values with `slot_of[i]` the slot of `col[i]`, or `None` as soon
-    /// as there are more than `MAX_BINS` distinct values.
-    #[inline]
-    fn of(col: &[f32], slot_of: &mut Vec<u16>) -> Option<DistinctSet> {
+    /// The set of the normalised `values` (see `bin_stored`) with `slot_of[i]` the slot of
+    /// value i, or `None` as soon as there are more than `MAX_BINS` distinct ones.
+    #[inline(always)]
+    fn of(values: &[f32], (lo, span): (f64, f64), slot_of: &mut Vec<u16>) -> Option<DistinctSet> {
         let mut slots = [Self::EMPTY; Self::SLOTS];
         let mut count = 0;
         slot_of.clear();
-        for &v in col {
-            let bits = v.to_bits();
-            let mut at = (bits.wrapping_mul(0x9e37_79b1) >> 23) as usize;
-            loop {
-                match slots[at] {
-                    b if b == bits => break,
-                    Self::EMPTY => {
-                        if count == MAX_BINS {
-                            return None;
-                        }
-                        slots[at] = bits;
-                        count += 1;
-                        break;
-                    }
-                    _ => at = (at + 1) % Self::SLOTS,
-                }
+        // Normalised a few at a time, in vector registers, and hashed one by one.
+        let mut chunk = [0f32; 64];
+        for part in values.chunks(chunk.len()) {
+            for (c, &x) in chunk.iter_mut().zip(part) {
+                *c = normalised(f64::from(x), lo, span);
             }
-            slot_of.push(at as u16);
+            for &v in &chunk[..part.len()] {
+                let bits = v.to_bits();
+                let mut at = (bits.wrapping_mul(0x9e37_79b1) >> 23) as usize;
+                loop {
+                    match slots[at] {
+                        b if b == bits => break,
+                        Self::EMPTY => {
+                            if count == MAX_BINS {
+                                return None;
+                            }
+                            slots[at] = bits;
+                            count += 1;
+                            break;
+                        }
+                        _ => at = (at + 1) % Self::SLOTS,
+                    }
+                }
+                slot_of.push(at as u16);
+            }
         }
         Some(DistinctSet { slots })
     }
@@ -277,80 +273,10 @@ impl DistinctSet {
     }
 }
 
-/// Edges at the quantiles of an evenly strided sample of a column.
-#[cfg(test)]
-fn quantile_edges(col: &[f32]) -> Vec<f32> {
-    let sample = col.iter().step_by(sample_stride(col.len()));
-    edges_of_sample(sample.map(|v| v.to_bits()).collect())
-}
-
-/// Edges at the quantiles of a sample of a column's values (their bits).
-#[inline(always)]
-fn edges_of_sample(mut bits: Vec<u32>) -> Vec<f32> {
-    // Normalised values are non-negative, so their bits sort as the values do.
-    sort_unit_bits(&mut bits);
-    let m = bits.len();
-    let at = |k: usize| f32::from_bits(bits[k]);
-    let mut edges: Vec<f32> = (1..MAX_BINS)
-        .map(|k| at((k * m / MAX_BINS).min(m - 1)))
-        .collect();
-    edges.dedup();
-    // An edge equal to the maximum would leave the last bin empty.
-    if edges.last() == Some(&at(m - 1)) {
-        edges.pop();
-    }
-    edges
-}
-
-/// Sorts the bits of values in [0, 1] (so below 2^30): zeros (a sparse column's many) are
-/// counted and put first, the rest sorted by three 10-bit digits, least significant first,
-/// each a stable counting pass skipped when every key shares it. Faster here than a
-/// comparison sort of a few thousand random values.
-#[inline(always)]
-fn sort_unit_bits(bits: &mut Vec<u32>) {
-    const DIGIT: u32 = 10;
-    const MASK: u32 = (1 << DIGIT) - 1;
-    let total = bits.len();
-    // Without branches: in a sparse column, whether the next value is 0 is a coin toss.
-    let mut kept = 0;
-    for k in 0..total {
-        let b = bits[k];
-        bits[kept] = b;
-        kept += usize::from(b != 0);
-    }
-    bits.truncate(kept);
-    let zeros = total - kept;
-    let mut counts = [[0u32; 1 << DIGIT]; 3];
-    for &key in bits.iter() {
-        debug_assert!(key < 1 << 30, "a value above 1");
-        for (pass, count) in counts.iter_mut().enumerate() {
-            count[((key >> (pass as u32 * DIGIT)) & MASK) as usize] += 1;
-        }
-    }
-    let mut from = std::mem::take(bits);
-    let mut to = vec![0u32; from.len()];
-    for (pass, count) in counts.iter_mut().enumerate() {
-        if count.iter().any(|&c| c as usize == from.len()) {
-            continue;
-        }
-        let mut next = 0;
-        for c in count.iter_mut() {
-            (*c, next) = (next, next + *c);
-        }
-        for &key in &from {
-            let slot = &mut count[((key >> (pass as u32 * DIGIT)) & MASK) as usize];
-            to[*slot as usize] = key;
-            *slot += 1;
-        }
-        std::mem::swap(&mut from, &mut to);
-    }
-    *bits = vec![0; zeros];
-    bits.append(&mut from);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quantiles::{quantile_edges, sample_positions};
 
     fn bin_column(col: &[f32]) -> Vec<u8> {
         let order: Vec<u32> = (0..col.len() as u32).collect();
@@ -360,7 +286,7 @@ mod tests {
     }
 
     fn distinct_values(col: &[f32]) -> Option<Vec<f32>> {
-        DistinctSet::of(col, &mut Vec::new()).map(|set| set.values())
+        DistinctSet::of(col, (0.0, 1.0), &mut Vec::new()).map(|set| set.values())
     }
 
     /// The edges `bin_column` uses: every distinct value but the largest, or quantiles.
@@ -452,80 +378,50 @@ mod tests {
         }
     }
 
+    /// Raw values bin as their normalised values do, on the copy this CPU runs (compiled for
+    /// AVX2 where it has it) and on the plain one.
     #[test]
-    fn unit_bits_sort_as_numbers() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        // Sparse (mostly zeros), spread over [0, 1], in a narrow range (shared digits),
-        // and the edge cases: empty, all zeros, one value.
-        let cases: Vec<Vec<u32>> = vec![
-            (0..5000)
-                .map(|_| {
-                    let v = (next() >> 40) as f32 / (1u64 << 24) as f32;
-                    if next() % 3 > 0 {
-                        0
-                    } else {
-                        v.to_bits()
-                    }
-                })
-                .collect(),
-            (0..5000)
-                .map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32).to_bits())
-                .collect(),
-            (0..5000)
-                .map(|_| (0.5 + (next() % 64) as f32 * 1e-6).to_bits())
-                .collect(),
-            vec![],
-            vec![0; 7],
-            vec![1.0f32.to_bits()],
-        ];
-        for mut bits in cases {
-            let mut want = bits.clone();
-            want.sort_unstable();
-            sort_unit_bits(&mut bits);
-            assert_eq!(bits, want);
-        }
-    }
-
-    /// The copy this CPU runs (compiled for AVX2 where it has it) bins as the plain one.
-    #[test]
-    fn the_copy_this_cpu_runs_bins_as_the_plain_one() {
+    fn raw_values_bin_as_their_normalised_values() {
         let n = 30_000;
-        let raw_sparse: Vec<f32> = (0..n)
+        let sparse: Vec<f32> = (0..n)
             .map(|i| match i % 3 {
                 0 => ((i * 7919) % 10_007) as f32 * 0.37,
                 _ => 0.0,
             })
             .collect();
-        let raw_levels: Vec<f32> = (0..n).map(|i| ((i * 31) % 200) as f32 - 7.0).collect();
-        let sample_at = sample_positions(&(0..n as u32).rev().collect::<Vec<_>>());
-        for raw in [raw_sparse, raw_levels] {
+        let levels: Vec<f32> = (0..n).map(|i| ((i * 31) % 200) as f32 - 7.0).collect();
+        let signed: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 20_011) as f32 * 0.01 - 100.0)
+            .collect();
+        // A far minimum: 1,000 distinct values near 0 normalise to a handful.
+        let merged: Vec<f32> = (0..n)
+            .map(|i| {
+                if i == 7 {
+                    -1e6
+                } else {
+                    (i % 1000) as f32 * 1e-4
+                }
+            })
+            .collect();
+        let order: Vec<u32> = (0..n as u32).rev().collect();
+        let sample_at = sample_positions(&order);
+        for raw in [sparse, levels, signed, merged] {
             let lo = raw.iter().copied().fold(f32::INFINITY, f32::min);
             let hi = raw.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let range = (f64::from(lo), f64::from(hi) - f64::from(lo));
+            let col: Vec<f32> = raw
+                .iter()
+                .map(|&x| normalised(f64::from(x), range.0, range.1))
+                .collect();
+            let mut want = vec![0u8; n];
+            let want_single =
+                super::bin_column(&col, &order, &mut want, &mut Vec::new(), &mut Vec::new());
+            let stored: Vec<f32> = order.iter().map(|&r| raw[r as usize]).collect();
             let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);
-            let plain = bin_raw_column_plain(
-                &raw,
-                range,
-                &sample_at,
-                &mut a,
-                &mut Vec::new(),
-                &mut Vec::new(),
-            );
-            let run = bin_raw_column(
-                &raw,
-                range,
-                &sample_at,
-                &mut b,
-                &mut Vec::new(),
-                &mut Vec::new(),
-            );
-            assert_eq!((plain, &a), (run, &b));
+            let plain = bin_raw_column_plain(&stored, range, &sample_at, &mut a, &mut Vec::new());
+            let run = bin_raw_column(&stored, range, &sample_at, &mut b, &mut Vec::new());
+            assert_eq!((plain, &a), (want_single, &want));
+            assert_eq!((run, &b), (want_single, &want));
         }
     }
 

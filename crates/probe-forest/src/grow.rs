@@ -11,6 +11,7 @@ use crate::binned::Binned;
 use crate::binning::Bins;
 use crate::matrix::Matrix;
 use crate::params::MAX_BINS;
+use crate::quantiles::ordered_bits;
 use crate::tree::{Node, Split};
 
 /// Nodes with at least this many bootstrap samples grow their two subtrees in parallel.
@@ -543,16 +544,6 @@ fn prefetch<T>(at: &T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;
-}
-
-/// Maps an f32 to a u32 with the same order (for sorting values as integer keys).
-fn ordered_bits(v: f32) -> u32 {
-    let bits = v.to_bits();
-    if bits & 0x8000_0000 != 0 {
-        !bits
-    } else {
-        bits | 0x8000_0000
-    }
 }
 
 /// SplitMix64 finaliser over (key, salt): independent streams for the nodes of a tree.

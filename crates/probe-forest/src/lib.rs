@@ -30,6 +30,7 @@ mod grow;
 mod matrix;
 mod pages;
 mod params;
+mod quantiles;
 mod tree;
 
 pub use error::{Error, ParseValueError, Result};
