@@ -3,9 +3,10 @@
 
 use rayon::prelude::*;
 
-use crate::binning::{sample_positions, Bins};
+use crate::binning::Bins;
 use crate::error::{Error, Result};
 use crate::matrix::{check_shape, no_non_finite, normalised, transposed_f32_into};
+use crate::quantiles::sample_positions;
 
 /// Bytes of raw values held at once while binning (one slice of columns, transposed): the
 /// same memory serves slice after slice, so that fresh memory is this plus the bins.
