@@ -314,15 +314,17 @@ impl Grower<'_> {
         // and a class (rows are grouped by label, and layers are sparse), and one counter
         // would make each update wait for the previous one.
         let (even, odd) = scratch.hist.split_at_mut(MAX_BINS * c);
-        // Which bins the node's samples use, so that the sweep visits only those.
-        let mut used = [0u64; MAX_BINS / 64];
+        // Which bins the node's samples use, so that the sweep visits only those: a byte
+        // per bin, set by a plain store (a bitmap's read-modify-write would chain samples
+        // that share a word, as a sparse layer's zeros do), packed into bits afterwards.
+        let mut marks = [0u8; MAX_BINS];
         // Stored grouped by label and kept in order, a node's samples run class by class:
         // each run adds to its class's counters without reading labels.
         for (class, run) in scratch.bounds.windows(2).enumerate() {
             let mut add = |i: u32, hist: &mut [u32]| {
                 let i = i as usize;
                 let b = bins[i] as usize;
-                used[b / 64] |= 1 << (b % 64);
+                marks[b] = 1;
                 hist[b * c + class] += self.weight[i];
             };
             let upcoming = inbag.get(run[0] + AHEAD..).unwrap_or_default();
@@ -339,6 +341,7 @@ impl Grower<'_> {
                 }
             }
         }
+        let used = pack_marks(&marks);
         let n_used: u32 = used.iter().map(|w| w.count_ones()).sum();
         let mut sweep = Sweep::new(counts, &mut scratch.left);
         let mut seen = 0;
@@ -401,6 +404,19 @@ impl Grower<'_> {
     }
 }
 
+/// Bit b of the result is set where `marks[b]` is 1 (marks are 0 or 1).
+fn pack_marks(marks: &[u8; MAX_BINS]) -> [u64; MAX_BINS / 64] {
+    let mut used = [0u64; MAX_BINS / 64];
+    for (word, marks) in used.iter_mut().zip(marks.chunks_exact(64)) {
+        for (k, group) in marks.chunks_exact(8).enumerate() {
+            let bytes = u64::from_le_bytes(group.try_into().expect("8 marks"));
+            // Each byte's low bit lands in the top byte, byte k at bit k.
+            *word |= (bytes.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+        }
+    }
+    used
+}
+
 /// As `Grower::exact_threshold` for a cut between bins: the largest value left lies in the
 /// cut's bin and the smallest right in the next bin an in-bag sample uses, so only the
 /// values in those two bins are read.
@@ -457,14 +473,15 @@ struct BinCut {
 }
 
 /// Moves class weight from the right side to the left while scanning thresholds in order,
-/// keeping Σ L_c² and Σ R_c² up to date in O(1) per move (exact: the weights are integers).
+/// keeping Σ L_c² and Σ R_c² up to date in O(1) per move, in integers (the weights are;
+/// below 2^53 the sums convert to f64 exactly, so scores are the same as summed in f64).
 struct Sweep<'a> {
     total: &'a [u64],
     left: &'a mut [u64],
     w_left: u64,
     w_total: u64,
-    sq_left: f64,
-    sq_right: f64,
+    sq_left: u64,
+    sq_right: u64,
     best: Option<(f64, u32)>,
 }
 
@@ -476,18 +493,17 @@ impl<'a> Sweep<'a> {
             left,
             w_left: 0,
             w_total: total.iter().sum(),
-            sq_left: 0.0,
-            sq_right: total.iter().map(|&t| (t as f64) * (t as f64)).sum(),
+            sq_left: 0,
+            sq_right: total.iter().map(|&t| t * t).sum(),
             best: None,
         }
     }
 
     fn move_left(&mut self, class: usize, w: u64) {
-        let l = self.left[class] as f64;
-        let r = (self.total[class] - self.left[class]) as f64;
-        let w_f = w as f64;
-        self.sq_left += w_f * (2.0 * l + w_f);
-        self.sq_right -= w_f * (2.0 * r - w_f);
+        let l = self.left[class];
+        let r = self.total[class] - l;
+        self.sq_left += w * (2 * l + w);
+        self.sq_right -= w * (2 * r - w);
         self.left[class] += w;
         self.w_left += w;
     }
@@ -497,7 +513,8 @@ impl<'a> Sweep<'a> {
         if self.w_left == 0 || w_right == 0 {
             return;
         }
-        let score = self.sq_left / self.w_left as f64 + self.sq_right / w_right as f64;
+        let score =
+            self.sq_left as f64 / self.w_left as f64 + self.sq_right as f64 / w_right as f64;
         if self.best.is_none_or(|(s, _)| score > s) {
             self.best = Some((score, cut));
         }
@@ -564,6 +581,19 @@ mod tests {
         let v = [-2.5f32, -0.0, 0.0, 1e-30, 0.5, 1.0, 3.0];
         for w in v.windows(2) {
             assert!(ordered_bits(w[0]) <= ordered_bits(w[1]), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn marks_pack_into_bits() {
+        let mut marks = [0u8; MAX_BINS];
+        let set = [0usize, 1, 7, 8, 63, 64, 100, 200, 254, 255];
+        for &b in &set {
+            marks[b] = 1;
+        }
+        let used = pack_marks(&marks);
+        for b in 0..MAX_BINS {
+            assert_eq!(used[b / 64] >> (b % 64) & 1 == 1, set.contains(&b), "bin {b}");
         }
     }
 
