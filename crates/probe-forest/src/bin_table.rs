@@ -1,53 +1,94 @@
-//! A column's bin search: a table over the bits of normalised values, sliced finely enough
-//! that a slice holds at most one edge, so a value's bin is one lookup and one compare.
+//! A column's bin search on its raw values: each edge becomes the largest raw value that
+//! normalises to at most it (its cut), and a table sliced finely enough that a slice holds
+//! at most one cut gives a value's bin from one lookup and one compare.
 
 use crate::matrix::normalised;
 
-/// Marks a slice that holds more than one edge (its values are searched edge by edge).
+/// Marks a slice that holds more than one cut (its values are searched cut by cut).
 const MULTI: u32 = 1 << 31;
 
 /// Most slices a table has (two 4-byte entries each: 32 KiB, about an L1 cache).
 const MAX_SLICES: i64 = 4096;
 
-/// Edges compared at once when a slice holds several (and infinite edges at the end).
+/// Cuts compared at once when a slice holds several (and infinite cuts at the end).
 const STEPS: usize = 4;
 
-/// A column's bins: bin = number of edges strictly below v; at most 255 edges, so it fits
-/// u8. Values are non-negative (normalised to [0, 1]), so their bits order them. Slice 0
-/// holds everything below the smallest positive edge; slices 1.. split the bits from there
-/// to the largest edge into equal widths, the widest that keep every two edges apart
+/// An f32's place in the order of all f32 values, as an i32 (order-preserving: negative
+/// values' magnitude bits flipped). Non-negative values keep their bits.
+#[inline(always)]
+pub(crate) fn order_key(x: f32) -> i32 {
+    let bits = x.to_bits() as i32;
+    bits ^ (((bits >> 31) as u32) >> 1) as i32
+}
+
+/// The f32 at an `order_key`.
+fn from_order_key(key: i32) -> f32 {
+    f32::from_bits((key ^ (((key >> 31) as u32) >> 1) as i32) as u32)
+}
+
+/// A column's bins: a value's bin is the number of edges strictly below its normalised
+/// value. Normalising keeps order, so a raw value passes edge e exactly when it is above
+/// e's cut (the largest value normalising to at most e), and its bin is the number of cuts
+/// below it, found without normalising it.
+///
+/// Slices cut the values by `place` (x − lo)·(1/span), computed in f32: cheap, not
+/// exactly the normalised value, but it keeps order, so a cut placed in an earlier slice
+/// than a value lies below it and one placed in a later slice above it. Slice 0 holds the
+/// places below the smallest positive cut's; slices 1.. split the places' bits from there
+/// to the largest cut's into equal widths, the widest that keep every two cuts apart
 /// (unless the table would pass `MAX_SLICES`). A slice records the bin at its start and the
-/// first edge at or above its start, so that a value's bin is that bin plus one if the edge
-/// is below it.
+/// first cut placed at or after its start, so a value's bin is that bin plus one if the
+/// cut lies below the value.
 pub(crate) struct BinTable {
-    padded: Vec<f32>,
+    /// The cuts, ascending, then STEPS + 1 infinities.
+    cuts: Vec<f32>,
+    lo: f32,
+    scale: f32,
     base: i32,
     shift: u32,
     last: i32,
     first_bin: Vec<u32>,
-    next_edge: Vec<f32>,
+    next_cut: Vec<f32>,
 }
 
 impl BinTable {
-    pub(crate) fn new(edges: Vec<f32>) -> BinTable {
+    /// The table of `edges` (normalised values, ascending, fewer than 256) for a column of
+    /// raw values in [lo, lo + span] (`range`) normalised as `normalised` does.
+    pub(crate) fn new(edges: &[f32], range: (f64, f64)) -> BinTable {
         debug_assert!(edges.len() < 256 && edges.windows(2).all(|w| w[0] < w[1]));
-        let positive: Vec<i64> = edges
+        let mut cuts: Vec<f32> = edges
             .iter()
-            .filter(|&&e| e > 0.0)
-            .map(|e| i64::from(e.to_bits()))
+            .map(|&e| from_order_key(cut(e, range)))
             .collect();
-        // Without a positive edge, every value falls in slice 0 (below +inf's bits).
+        // Edges that no raw value tells apart share a cut (then a slice holds both).
+        debug_assert!(cuts.windows(2).all(|w| w[0] <= w[1]));
+        // Any order-keeping place would do; this one spreads the column over [0, 1].
+        let scale = (1.0 / range.1) as f32;
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+        let lo = range.0 as f32;
+        let places: Vec<f32> = cuts.iter().map(|&c| place(c, lo, scale)).collect();
+        let positive: Vec<i64> = places
+            .iter()
+            .filter(|&&p| p > 0.0)
+            .map(|p| i64::from(p.to_bits()))
+            .collect();
+        // Without a positive place, every value falls in slice 0 (below +inf's bits).
         let base = positive.first().copied().unwrap_or(0x7f80_0000);
         let top = positive.last().copied().unwrap_or(base);
         let min_gap = positive.windows(2).map(|w| w[1] - w[0]).min();
-        let mut shift = min_gap.map_or(31, |gap| gap.ilog2().min(31));
+        let mut shift = min_gap.map_or(31, |gap| gap.max(1).ilog2().min(31));
         while ((top - base) >> shift) + 2 > MAX_SLICES {
             shift += 1;
         }
         let slices = ((top - base) >> shift) + 2;
-        let mut padded = edges;
-        padded.extend([f32::INFINITY; STEPS + 1]);
-        let (mut first_bin, mut next_edge) = (Vec::new(), Vec::new());
+        let mut padded_places = places;
+        padded_places.extend([f32::INFINITY; STEPS + 1]);
+        cuts.extend([f32::INFINITY; STEPS + 1]);
+        let (mut first_bin, mut next_cut) = (Vec::new(), Vec::new());
         let mut bin = 0;
         let bits_value = |bits: i64| f32::from_bits(bits.min(0x7f80_0000) as u32);
         for s in 0..slices {
@@ -61,46 +102,53 @@ impl BinTable {
             } else {
                 bits_value(base + (s << shift))
             };
-            while padded[bin] < start {
+            while padded_places[bin] < start {
                 bin += 1;
             }
-            let multi = if padded[bin + 1] < end { MULTI } else { 0 };
+            let multi = if padded_places[bin + 1] < end {
+                MULTI
+            } else {
+                0
+            };
             first_bin.push(bin as u32 | multi);
-            next_edge.push(padded[bin]);
+            next_cut.push(cuts[bin]);
         }
         BinTable {
-            padded,
+            cuts,
+            lo,
+            scale,
             base: base as i32,
             shift,
             last: (slices - 1) as i32,
             first_bin,
-            next_edge,
+            next_cut,
         }
     }
 
     #[inline(always)]
-    fn slice(&self, v: f32) -> usize {
-        // Bits of values in [0, 1] and the base (at most +inf's) are below 2^31: no overflow.
-        let offset = (v.to_bits() as i32 - self.base) >> self.shift;
+    fn slice(&self, x: f32) -> usize {
+        let place = place(x, self.lo, self.scale);
+        // Bits of non-negative places and the base (at most +inf's) are below 2^31.
+        let offset = (place.to_bits() as i32 - self.base) >> self.shift;
         (offset + 1).clamp(0, self.last) as usize
     }
 
-    /// The bin of one value.
+    /// The bin of one raw value.
     #[inline(always)]
-    pub(crate) fn bin(&self, v: f32) -> u8 {
-        let s = self.slice(v);
+    pub(crate) fn bin(&self, x: f32) -> u8 {
+        let s = self.slice(x);
         let first = self.first_bin[s];
         if first & MULTI == 0 {
-            return (first + u32::from(self.next_edge[s] < v)) as u8;
+            return (first + u32::from(self.next_cut[s] < x)) as u8;
         }
         let mut bin = (first & !MULTI) as usize;
-        // The next STEPS edges are compared at once, without branches: sorted, so the
-        // count below v is the number of steps, unless all are (then look further).
+        // The next STEPS cuts are compared at once, without branches: sorted, so the
+        // count below x is the number of steps, unless all are (then look further).
         loop {
-            // SAFETY: `bin` counts edges below v, at most all of them, and `padded` has
-            // STEPS more entries (infinite, never below v, so the loop stops there).
-            let next = unsafe { self.padded.get_unchecked(bin..bin + STEPS) };
-            let below = next.iter().map(|&e| usize::from(e < v)).sum::<usize>();
+            // SAFETY: `bin` counts cuts below x, at most all of them, and `cuts` has STEPS
+            // more entries (infinite, never below x, so the loop stops there).
+            let next = unsafe { self.cuts.get_unchecked(bin..bin + STEPS) };
+            let below = next.iter().map(|&c| usize::from(c < x)).sum::<usize>();
             bin += below;
             if below < STEPS {
                 return bin as u8;
@@ -108,22 +156,22 @@ impl BinTable {
         }
     }
 
-    /// The bin of every value of `raw` normalised from `range` (lo, span > 0; see
-    /// `normalised`) into `out` (as long), eight at a time with AVX2 where the CPU has it.
+    /// The bin of every value of `raw` into `out` (as long), eight at a time with AVX2
+    /// where the CPU has it.
     #[inline(always)]
-    pub(crate) fn bin_all(&self, raw: &[f32], range: (f64, f64), out: &mut [u8]) {
+    pub(crate) fn bin_all(&self, raw: &[f32], out: &mut [u8]) {
         #[cfg(target_arch = "x86_64")]
         if crate::cpu::has_avx2() {
             // SAFETY: the CPU has AVX2.
-            return unsafe { self.bin_all_avx2(raw, range, out) };
+            return unsafe { self.bin_all_avx2(raw, out) };
         }
-        self.bin_all_plain(raw, range, out);
+        self.bin_all_plain(raw, out);
     }
 
     #[inline(always)]
-    fn bin_all_plain(&self, raw: &[f32], (lo, span): (f64, f64), out: &mut [u8]) {
+    fn bin_all_plain(&self, raw: &[f32], out: &mut [u8]) {
         for (b, &x) in out.iter_mut().zip(raw) {
-            *b = self.bin(normalised(f64::from(x), lo, span));
+            *b = self.bin(x);
         }
     }
 
@@ -131,22 +179,17 @@ impl BinTable {
     /// The CPU has AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn bin_all_avx2(&self, raw: &[f32], (lo, span): (f64, f64), out: &mut [u8]) {
+    unsafe fn bin_all_avx2(&self, raw: &[f32], out: &mut [u8]) {
         use std::arch::x86_64::*;
-        // A constant column (span 0) normalises to 0 elsewhere; it never gets here (it has
-        // one distinct value), but the plain loop keeps that rule if it does.
-        let len = if span > 0.0 {
-            raw.len().min(out.len())
-        } else {
-            0
-        };
+        let len = raw.len().min(out.len());
         let whole = len - len % 8;
-        let (lo4, span4) = (_mm256_set1_pd(lo), _mm256_set1_pd(span));
+        let (lo, scale) = (_mm256_set1_ps(self.lo), _mm256_set1_ps(self.scale));
+        let zero = _mm256_setzero_ps();
         let base = _mm256_set1_epi32(self.base);
         let shift = _mm_cvtsi32_si128(self.shift as i32);
         let one = _mm256_set1_epi32(1);
         let last = _mm256_set1_epi32(self.last);
-        let zero = _mm256_setzero_si256();
+        let no_slice = _mm256_setzero_si256();
         // Byte 0 of each 32-bit bin to the low 4 bytes of its 128-bit half, then the two
         // halves' low words together.
         let low_bytes = _mm256_setr_epi8(
@@ -155,29 +198,27 @@ impl BinTable {
         );
         let halves = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
         let first_bin = self.first_bin.as_ptr().cast::<i32>();
-        let next_edge = self.next_edge.as_ptr();
+        let next_cut = self.next_cut.as_ptr();
         for i in (0..whole).step_by(8) {
             // SAFETY: i + 8 <= len; slices are clamped to 0..=last, in both tables.
             unsafe {
                 let x = _mm256_loadu_ps(raw.as_ptr().add(i));
-                // As `normalised`: (x - lo) / span in f64, rounded to f32.
-                let low = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
-                let high = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x));
-                let low = _mm256_cvtpd_ps(_mm256_div_pd(_mm256_sub_pd(low, lo4), span4));
-                let high = _mm256_cvtpd_ps(_mm256_div_pd(_mm256_sub_pd(high, lo4), span4));
-                let v = _mm256_set_m128(high, low);
+                // As `place`: the larger operand, or +0 when both are zeros.
+                let place = _mm256_max_ps(_mm256_mul_ps(_mm256_sub_ps(x, lo), scale), zero);
                 let offset =
-                    _mm256_sra_epi32(_mm256_sub_epi32(_mm256_castps_si256(v), base), shift);
-                let s =
-                    _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(offset, one), zero), last);
+                    _mm256_sra_epi32(_mm256_sub_epi32(_mm256_castps_si256(place), base), shift);
+                let s = _mm256_min_epi32(
+                    _mm256_max_epi32(_mm256_add_epi32(offset, one), no_slice),
+                    last,
+                );
                 let first = _mm256_i32gather_epi32::<4>(first_bin, s);
-                let next = _mm256_i32gather_ps::<4>(next_edge, s);
+                let next = _mm256_i32gather_ps::<4>(next_cut, s);
                 if _mm256_movemask_ps(_mm256_castsi256_ps(first)) != 0 {
-                    self.bin_all_plain(&raw[i..i + 8], (lo, span), &mut out[i..i + 8]);
+                    self.bin_all_plain(&raw[i..i + 8], &mut out[i..i + 8]);
                     continue;
                 }
-                // All ones (-1) where the edge is below the value.
-                let below = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(next, v));
+                // All ones (-1) where the cut is below the value.
+                let below = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(next, x));
                 let bins = _mm256_sub_epi32(first, below);
                 let packed =
                     _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(bins, low_bytes), halves);
@@ -187,9 +228,69 @@ impl BinTable {
                 );
             }
         }
-        let end = raw.len().min(out.len());
-        self.bin_all_plain(&raw[whole..end], (lo, span), &mut out[whole..end]);
+        self.bin_all_plain(&raw[whole..len], &mut out[whole..len]);
     }
+}
+
+/// Where a raw value falls for slicing: (x − lo)·scale in f32, at least +0. Each step
+/// rounds monotonically, so places keep the order of values (ties allowed).
+#[inline(always)]
+fn place(x: f32, lo: f32, scale: f32) -> f32 {
+    let p = (x - lo) * scale;
+    if p > 0.0 {
+        p
+    } else {
+        0.0
+    }
+}
+
+/// The largest key of a finite value that normalises (from `range`) to at most `edge`:
+/// found from the value that should normalise to the edge, by galloping to a key on the
+/// other side and halving between them. Normalising keeps order, so the keys that fit
+/// come first; the lowest finite value fits (it normalises to at most 0, and edges are not
+/// negative) and the highest does not (edges lie below a value of the column).
+fn cut(edge: f32, (lo, span): (f64, f64)) -> i32 {
+    let fits = |key: i64| normalised(f64::from(from_order_key(key as i32)), lo, span) <= edge;
+    let (lowest, highest) = (
+        i64::from(order_key(f32::MIN)),
+        i64::from(order_key(f32::MAX)),
+    );
+    let guess = i64::from(order_key((lo + f64::from(edge) * span) as f32)).clamp(lowest, highest);
+    // `good` fits, `bad` does not.
+    let (mut good, mut bad) = if fits(guess) {
+        let (mut good, mut step) = (guess, 1);
+        loop {
+            let next = (good + step).min(highest);
+            if !fits(next) {
+                break (good, next);
+            }
+            if next == highest {
+                return highest as i32;
+            }
+            (good, step) = (next, step * 2);
+        }
+    } else {
+        let (mut bad, mut step) = (guess, 1);
+        loop {
+            let next = (bad - step).max(lowest);
+            if fits(next) {
+                break (next, bad);
+            }
+            if next == lowest {
+                return lowest as i32;
+            }
+            (bad, step) = (next, step * 2);
+        }
+    };
+    while bad - good > 1 {
+        let mid = good + (bad - good) / 2;
+        if fits(mid) {
+            good = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    good as i32
 }
 
 #[cfg(test)]
@@ -205,7 +306,7 @@ mod tests {
         }
     }
 
-    /// Sorted distinct edges from values, at most 255.
+    /// Sorted distinct edges from normalised values, at most 255.
     fn edges_of(mut values: Vec<f32>, count: usize) -> Vec<f32> {
         values.sort_by(f32::total_cmp);
         let mut edges: Vec<f32> = (1..=count)
@@ -217,7 +318,29 @@ mod tests {
     }
 
     #[test]
-    fn every_value_gets_the_count_of_edges_below_it_on_every_path() {
+    fn order_keys_keep_the_order_of_values() {
+        let values = [
+            f32::MIN,
+            -2.5,
+            -1e-30,
+            -0.0,
+            0.0,
+            1e-40,
+            1e-30,
+            0.5,
+            3.0,
+            f32::MAX,
+        ];
+        for w in values.windows(2) {
+            assert!(order_key(w[0]) < order_key(w[1]), "{w:?}");
+        }
+        for &v in &values {
+            assert_eq!(from_order_key(order_key(v)).to_bits(), v.to_bits());
+        }
+    }
+
+    #[test]
+    fn every_raw_value_gets_the_count_of_edges_below_its_normalised_value() {
         let mut uniform = xorshift(88_172_645_463_325_252);
         let spread: Vec<f32> = (0..20_000).map(|_| uniform()).collect();
         let crowded: Vec<f32> = (0..20_000)
@@ -242,48 +365,52 @@ mod tests {
             (tiny.clone(), edges_of(tiny.clone(), 200)),
             (spread.clone(), vec![0.0]),
             (spread.clone(), vec![0.25]),
-            (spread.clone(), vec![0.0, 1.0]),
+            (spread.clone(), vec![0.0, 0.999]),
             (spread.clone(), vec![]),
         ];
-        for (mut values, edges) in cases {
-            values.extend(edges.iter().copied());
-            values.extend([0.0, 1.0, f32::from_bits(1)]);
-            let table = BinTable::new(edges.clone());
-            let want: Vec<u8> = values
-                .iter()
-                .map(|&v| edges.partition_point(|&e| e < v) as u8)
-                .collect();
-            let (mut plain, mut run) = (vec![0u8; values.len()], vec![0u8; values.len()]);
-            table.bin_all_plain(&values, (0.0, 1.0), &mut plain);
-            table.bin_all(&values, (0.0, 1.0), &mut run);
-            assert_eq!(plain, want, "{edges:?}");
-            assert_eq!(run, want, "{edges:?}");
-            // Raw values, normalised on the way: from [-3, 5] back to the same.
-            let raw: Vec<f32> = values
-                .iter()
-                .map(|&v| (f64::from(v) * 8.0 - 3.0) as f32)
-                .collect();
-            let want: Vec<u8> = raw
-                .iter()
-                .map(|&x| table.bin(normalised(f64::from(x), -3.0, 8.0)))
-                .collect();
-            table.bin_all_plain(&raw, (-3.0, 8.0), &mut plain);
-            table.bin_all(&raw, (-3.0, 8.0), &mut run);
-            assert_eq!(plain, want, "{edges:?}");
-            assert_eq!(run, want, "{edges:?}");
+        // Raw values in [0, 1] as they are, and mapped to [-3, 5], to [-1e6, 1e-3] (many
+        // raw values share a normalised value) and to [1e30, 3e30].
+        let ranges = [(0.0, 1.0), (-3.0, 8.0), (-1e6, 1e6 + 1e-3), (1e30, 2e30)];
+        for (values, edges) in cases {
+            for &(lo, span) in &ranges {
+                let mut raw: Vec<f32> = values
+                    .iter()
+                    .chain(&edges)
+                    .chain(&[0.0, 1.0, f32::from_bits(1)])
+                    .map(|&v| {
+                        ((lo + f64::from(v) * span) as f32).clamp(lo as f32, (lo + span) as f32)
+                    })
+                    .collect();
+                raw.extend([lo as f32, (lo + span) as f32]);
+                let table = BinTable::new(&edges, (lo, span));
+                let want: Vec<u8> = raw
+                    .iter()
+                    .map(|&x| {
+                        let v = normalised(f64::from(x), lo, span);
+                        edges.partition_point(|&e| e < v) as u8
+                    })
+                    .collect();
+                let (mut plain, mut run) = (vec![0u8; raw.len()], vec![0u8; raw.len()]);
+                table.bin_all_plain(&raw, &mut plain);
+                table.bin_all(&raw, &mut run);
+                assert_eq!(plain, want, "{edges:?} in {lo} + {span}");
+                assert_eq!(run, want, "{edges:?} in {lo} + {span}");
+            }
         }
     }
 
     #[test]
-    fn slices_hold_one_edge_unless_edges_crowd_past_the_table() {
+    fn slices_hold_one_cut_unless_cuts_crowd_past_the_table() {
         let mut uniform = xorshift(7);
         let spread: Vec<f32> = (0..20_000).map(|_| uniform()).collect();
-        let table = BinTable::new(edges_of(spread, 255));
-        assert!(table.first_bin.iter().all(|&b| b & MULTI == 0));
-        assert!(table.first_bin.len() as i64 <= MAX_SLICES);
+        for range in [(0.0, 1.0), (-3.0, 8.0)] {
+            let table = BinTable::new(&edges_of(spread.clone(), 255), range);
+            assert!(table.first_bin.iter().all(|&b| b & MULTI == 0));
+            assert!(table.first_bin.len() as i64 <= MAX_SLICES);
+        }
         let mut close: Vec<f32> = (0..200).map(|k| k as f32 / 200.0).collect();
         close.extend((1..40).map(|k| f32::from_bits(0.5f32.to_bits() + k)));
-        let table = BinTable::new(edges_of(close, 255));
+        let table = BinTable::new(&edges_of(close, 255), (0.0, 1.0));
         assert!(table.first_bin.iter().any(|&b| b & MULTI != 0));
         assert!(table.first_bin.len() as i64 <= MAX_SLICES);
     }

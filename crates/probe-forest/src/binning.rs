@@ -193,7 +193,7 @@ fn bin_stored(
     // Normalised, the column's minimum is 0: an edge there leaves it alone in bin 0 (a
     // sparse layer's zeros).
     let single_valued = u16::from(edges.first() == Some(&0.0));
-    BinTable::new(edges).bin_all(values, range, out);
+    BinTable::new(&edges, range).bin_all(values, out);
     single_valued
 }
 
@@ -344,7 +344,7 @@ mod tests {
         let levels: Vec<f32> = (0..n).map(|i| (i % 200) as f32 / 199.0).collect();
         for col in [spread, crowded, levels] {
             let edges = column_edges(&col);
-            let table = BinTable::new(edges.clone());
+            let table = BinTable::new(&edges, (0.0, 1.0));
             for &v in col.iter().chain(&edges).chain(&[0.0, 1.0]) {
                 let want = edges.partition_point(|&e| e < v);
                 assert_eq!(table.bin(v) as usize, want, "{v}");
