@@ -593,7 +593,11 @@ mod tests {
         }
         let used = pack_marks(&marks);
         for b in 0..MAX_BINS {
-            assert_eq!(used[b / 64] >> (b % 64) & 1 == 1, set.contains(&b), "bin {b}");
+            assert_eq!(
+                used[b / 64] >> (b % 64) & 1 == 1,
+                set.contains(&b),
+                "bin {b}"
+            );
         }
     }
 
