@@ -6,10 +6,16 @@ use crate::matrix::normalised;
 
 /// Marks a slice that holds more than one cut (its values are searched cut by cut).
 const MULTI: u32 = 1 << 31;
-
-/// Most slices a table has (two 4-byte entries each: 32 KiB, about an L1 cache).
+/// Where a table entry keeps its slice's starting bin (8 bits).
+const BIN_SHIFT: u32 = 23;
+/// The rest of an entry: where in the slice its first cut is placed (or `NO_CUT`).
+const OFFSET_MASK: u32 = (1 << BIN_SHIFT) - 1;
+/// The offset of a slice without a cut: no place in a slice lies beyond it.
+const NO_CUT: u32 = OFFSET_MASK;
+/// Widest slices (as a power of two), so that an offset fits its field.
+const MAX_SHIFT: u32 = BIN_SHIFT - 1;
+/// Most slices a table has (4 bytes each: 16 KiB).
 const MAX_SLICES: i64 = 4096;
-
 /// Cuts compared at once when a slice holds several (and infinite cuts at the end).
 const STEPS: usize = 4;
 
@@ -31,23 +37,28 @@ fn from_order_key(key: i32) -> f32 {
 /// e's cut (the largest value normalising to at most e), and its bin is the number of cuts
 /// below it, found without normalising it.
 ///
-/// Slices cut the values by `place` (x − lo)·(1/span), computed in f32: cheap, not
-/// exactly the normalised value, but it keeps order, so a cut placed in an earlier slice
-/// than a value lies below it and one placed in a later slice above it. Slice 0 holds the
-/// places below the smallest positive cut's; slices 1.. split the places' bits from there
-/// to the largest cut's into equal widths, the widest that keep every two cuts apart
-/// (unless the table would pass `MAX_SLICES`). A slice records the bin at its start and the
-/// first cut placed at or after its start, so a value's bin is that bin plus one if the
-/// cut lies below the value.
+/// Values are sliced by `place`, (x − lo)·(1/span) computed in f32: cheap, not exactly the
+/// normalised value, but order-keeping, so a cut placed below a value's place lies below
+/// the value and one placed above it lies above; only a tie needs the cut itself. The first
+/// cut is compared alone (a sparse column's zeros sit far below the rest): places below the
+/// second cut's are past at most that one. From there to the last cut's place, slices split
+/// the places' bits into equal widths, the widest that keep every two cuts apart (unless
+/// the table would pass `MAX_SLICES`). A slice's entry packs the bin at its start and where
+/// its first cut is placed in it, so most values take one lookup and one compare.
 pub(crate) struct BinTable {
     /// The cuts, ascending, then STEPS + 1 infinities.
     cuts: Vec<f32>,
     lo: f32,
     scale: f32,
+    /// The first cut (infinite when there is none).
+    first: f32,
+    /// Bits of the second cut's place, where slice 1 starts (beyond every place when there
+    /// are fewer than two cuts).
     base: i32,
     shift: u32,
-    last: i32,
-    first_bin: Vec<u32>,
+    last: u32,
+    entries: Vec<u32>,
+    /// Per slice: the first cut placed at or after its start (for ties).
     next_cut: Vec<f32>,
 }
 
@@ -70,78 +81,89 @@ impl BinTable {
             1.0
         };
         let lo = range.0 as f32;
-        let places: Vec<f32> = cuts.iter().map(|&c| place(c, lo, scale)).collect();
-        let positive: Vec<i64> = places
+        let places: Vec<i64> = cuts
             .iter()
-            .filter(|&&p| p > 0.0)
-            .map(|p| i64::from(p.to_bits()))
+            .map(|&c| i64::from(place(c, lo, scale).to_bits()))
             .collect();
-        // Without a positive place, every value falls in slice 0 (below +inf's bits).
-        let base = positive.first().copied().unwrap_or(0x7f80_0000);
-        let top = positive.last().copied().unwrap_or(base);
-        let min_gap = positive.windows(2).map(|w| w[1] - w[0]).min();
-        let mut shift = min_gap.map_or(31, |gap| gap.max(1).ilog2().min(31));
+        let base = places.get(1).copied().unwrap_or(i64::from(i32::MAX));
+        let top = places.last().copied().unwrap_or(base).max(base);
+        let min_gap = places[1.min(places.len())..]
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .min();
+        let mut shift = min_gap.map_or(MAX_SHIFT, |gap| gap.max(1).ilog2().min(MAX_SHIFT));
         while ((top - base) >> shift) + 2 > MAX_SLICES {
             shift += 1;
         }
         let slices = ((top - base) >> shift) + 2;
-        let mut padded_places = places;
-        padded_places.extend([f32::INFINITY; STEPS + 1]);
+        let first = cuts.first().copied().unwrap_or(f32::INFINITY);
         cuts.extend([f32::INFINITY; STEPS + 1]);
-        let (mut first_bin, mut next_cut) = (Vec::new(), Vec::new());
+        // Slice 0 (places below the base) is never read: those values compare with `first`.
+        let (mut entries, mut next_cut) = (vec![0], vec![f32::INFINITY]);
         let mut bin = 0;
-        let bits_value = |bits: i64| f32::from_bits(bits.min(0x7f80_0000) as u32);
-        for s in 0..slices {
-            let start = if s == 0 {
-                0.0
-            } else {
-                bits_value(base + ((s - 1) << shift))
-            };
-            let end = if s + 1 == slices {
-                f32::INFINITY
-            } else {
-                bits_value(base + (s << shift))
-            };
-            while padded_places[bin] < start {
+        for s in 1..slices {
+            let start = base + ((s - 1) << shift);
+            let end = start + (1 << shift);
+            while bin < places.len() && places[bin] < start {
                 bin += 1;
             }
-            let multi = if padded_places[bin + 1] < end {
-                MULTI
-            } else {
-                0
-            };
-            first_bin.push(bin as u32 | multi);
+            let mut entry = (bin as u32) << BIN_SHIFT;
+            // The last slice holds the last cut's place (and every place above).
+            match places.get(bin) {
+                Some(&p) if p < end || s + 1 == slices => {
+                    entry |= (p - start) as u32;
+                    if places
+                        .get(bin + 1)
+                        .is_some_and(|&q| q < end || s + 1 == slices)
+                    {
+                        entry |= MULTI;
+                    }
+                }
+                _ => entry |= NO_CUT,
+            }
+            entries.push(entry);
             next_cut.push(cuts[bin]);
         }
         BinTable {
             cuts,
             lo,
             scale,
+            first,
             base: base as i32,
             shift,
-            last: (slices - 1) as i32,
-            first_bin,
+            last: (slices - 1) as u32,
+            entries,
             next_cut,
         }
-    }
-
-    #[inline(always)]
-    fn slice(&self, x: f32) -> usize {
-        let place = place(x, self.lo, self.scale);
-        // Bits of non-negative places and the base (at most +inf's) are below 2^31.
-        let offset = (place.to_bits() as i32 - self.base) >> self.shift;
-        (offset + 1).clamp(0, self.last) as usize
     }
 
     /// The bin of one raw value.
     #[inline(always)]
     pub(crate) fn bin(&self, x: f32) -> u8 {
-        let s = self.slice(x);
-        let first = self.first_bin[s];
-        if first & MULTI == 0 {
-            return (first + u32::from(self.next_cut[s] < x)) as u8;
+        let bits = place(x, self.lo, self.scale).to_bits() as i32;
+        if bits < self.base {
+            return u8::from(self.first < x);
         }
-        let mut bin = (first & !MULTI) as usize;
+        let from_base = (bits - self.base) as u32;
+        let slice = ((from_base >> self.shift) + 1).min(self.last);
+        let entry = self.entries[slice as usize];
+        let start_bin = (entry >> BIN_SHIFT) & 0xff;
+        if entry & MULTI != 0 {
+            return self.search(start_bin as usize, x);
+        }
+        let position = from_base - ((slice - 1) << self.shift);
+        let offset = entry & OFFSET_MASK;
+        let past = match offset.cmp(&position) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => self.next_cut[slice as usize] < x,
+        };
+        (start_bin + u32::from(past)) as u8
+    }
+
+    /// The number of cuts below x, counting from `bin` (known to be below it).
+    #[inline(always)]
+    fn search(&self, mut bin: usize, x: f32) -> u8 {
         // The next STEPS cuts are compared at once, without branches: sorted, so the
         // count below x is the number of steps, unless all are (then look further).
         loop {
@@ -185,11 +207,13 @@ impl BinTable {
         let whole = len - len % 8;
         let (lo, scale) = (_mm256_set1_ps(self.lo), _mm256_set1_ps(self.scale));
         let zero = _mm256_setzero_ps();
+        let first = _mm256_set1_ps(self.first);
         let base = _mm256_set1_epi32(self.base);
         let shift = _mm_cvtsi32_si128(self.shift as i32);
         let one = _mm256_set1_epi32(1);
-        let last = _mm256_set1_epi32(self.last);
-        let no_slice = _mm256_setzero_si256();
+        let last = _mm256_set1_epi32(self.last as i32);
+        let byte = _mm256_set1_epi32(0xff);
+        let offset_mask = _mm256_set1_epi32(OFFSET_MASK as i32);
         // Byte 0 of each 32-bit bin to the low 4 bytes of its 128-bit half, then the two
         // halves' low words together.
         let low_bytes = _mm256_setr_epi8(
@@ -197,29 +221,47 @@ impl BinTable {
             -1, -1, -1, -1, -1, -1, -1, -1, -1,
         );
         let halves = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
-        let first_bin = self.first_bin.as_ptr().cast::<i32>();
-        let next_cut = self.next_cut.as_ptr();
+        let entries = self.entries.as_ptr().cast::<i32>();
         for i in (0..whole).step_by(8) {
-            // SAFETY: i + 8 <= len; slices are clamped to 0..=last, in both tables.
+            // SAFETY: i + 8 <= len; slices are clamped to 0..=last, in the table.
             unsafe {
                 let x = _mm256_loadu_ps(raw.as_ptr().add(i));
                 // As `place`: the larger operand, or +0 when both are zeros.
-                let place = _mm256_max_ps(_mm256_mul_ps(_mm256_sub_ps(x, lo), scale), zero);
-                let offset =
-                    _mm256_sra_epi32(_mm256_sub_epi32(_mm256_castps_si256(place), base), shift);
-                let s = _mm256_min_epi32(
-                    _mm256_max_epi32(_mm256_add_epi32(offset, one), no_slice),
+                let place = _mm256_castps_si256(_mm256_max_ps(
+                    _mm256_mul_ps(_mm256_sub_ps(x, lo), scale),
+                    zero,
+                ));
+                let below_base = _mm256_cmpgt_epi32(base, place);
+                let from_base = _mm256_sub_epi32(place, base);
+                // Unsigned: below the base, `from_base` wraps high and the slice is the last.
+                let slice = _mm256_min_epu32(
+                    _mm256_add_epi32(_mm256_srl_epi32(from_base, shift), one),
                     last,
                 );
-                let first = _mm256_i32gather_epi32::<4>(first_bin, s);
-                let next = _mm256_i32gather_ps::<4>(next_cut, s);
-                if _mm256_movemask_ps(_mm256_castsi256_ps(first)) != 0 {
+                let entry = _mm256_i32gather_epi32::<4>(entries, slice);
+                let position = _mm256_sub_epi32(
+                    from_base,
+                    _mm256_sll_epi32(_mm256_sub_epi32(slice, one), shift),
+                );
+                let offset = _mm256_and_si256(entry, offset_mask);
+                // A slice of several cuts, or a value placed with its slice's cut: as `bin`.
+                let tie = _mm256_cmpeq_epi32(position, offset);
+                let slow = _mm256_andnot_si256(below_base, _mm256_or_si256(entry, tie));
+                if _mm256_movemask_ps(_mm256_castsi256_ps(slow)) != 0 {
                     self.bin_all_plain(&raw[i..i + 8], &mut out[i..i + 8]);
                     continue;
                 }
-                // All ones (-1) where the cut is below the value.
-                let below = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(next, x));
-                let bins = _mm256_sub_epi32(first, below);
+                // Places stay below 2^31: a signed compare; all ones (-1) past the cut.
+                let past = _mm256_cmpgt_epi32(position, offset);
+                let start_bin =
+                    _mm256_and_si256(_mm256_srli_epi32::<{ BIN_SHIFT as i32 }>(entry), byte);
+                let sliced = _mm256_sub_epi32(start_bin, past);
+                // Below the base: 1 past the first cut, else 0.
+                let low = _mm256_and_si256(
+                    _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(first, x)),
+                    one,
+                );
+                let bins = _mm256_blendv_epi8(sliced, low, below_base);
                 let packed =
                     _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(bins, low_bytes), halves);
                 _mm_storel_epi64(
@@ -405,13 +447,13 @@ mod tests {
         let spread: Vec<f32> = (0..20_000).map(|_| uniform()).collect();
         for range in [(0.0, 1.0), (-3.0, 8.0)] {
             let table = BinTable::new(&edges_of(spread.clone(), 255), range);
-            assert!(table.first_bin.iter().all(|&b| b & MULTI == 0));
-            assert!(table.first_bin.len() as i64 <= MAX_SLICES);
+            assert!(table.entries.iter().all(|&b| b & MULTI == 0));
+            assert!(table.entries.len() as i64 <= MAX_SLICES);
         }
         let mut close: Vec<f32> = (0..200).map(|k| k as f32 / 200.0).collect();
         close.extend((1..40).map(|k| f32::from_bits(0.5f32.to_bits() + k)));
         let table = BinTable::new(&edges_of(close, 255), (0.0, 1.0));
-        assert!(table.first_bin.iter().any(|&b| b & MULTI != 0));
-        assert!(table.first_bin.len() as i64 <= MAX_SLICES);
+        assert!(table.entries.iter().any(|&b| b & MULTI != 0));
+        assert!(table.entries.len() as i64 <= MAX_SLICES);
     }
 }
