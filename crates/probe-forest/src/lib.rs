@@ -31,6 +31,7 @@ mod matrix;
 mod pages;
 mod params;
 mod quantiles;
+mod scatter;
 mod tree;
 
 pub use error::{Error, ParseValueError, Result};

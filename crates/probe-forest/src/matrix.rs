@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use crate::binned::Binned;
 use crate::error::{Error, Result};
+use crate::scatter::scatter_columns;
 
 /// Rows decoded per block while reading the source (keeps the f64 buffer near 512 KiB).
 const BLOCK_VALUES: usize = 1 << 16;
@@ -286,7 +287,8 @@ where
     F: Fn(usize, &mut [f32]) + Sync,
 {
     check_shape(n, d)?;
-    let tall = (BLOCK_VALUES / d).max(TRANSPOSE_ROWS).min(n);
+    // Whole 16-row runs, so that a block's columns fill whole cache lines (see `scatter`).
+    let tall = ((BLOCK_VALUES / d) / 16 * 16).max(TRANSPOSE_ROWS).min(n);
     if values.capacity() < n * d {
         values = crate::pages::zeroed::<f32>(n * d);
     } else {
@@ -346,7 +348,7 @@ const TRANSPOSE_ROWS: usize = 64;
 
 /// The output of the parallel transpose: disjoint elements written from several threads.
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
+pub(crate) struct SharedOut(*mut f32);
 
 // SAFETY: every thread writes a disjoint set of elements (see the caller).
 unsafe impl Send for SharedOut {}
@@ -355,106 +357,22 @@ unsafe impl Sync for SharedOut {}
 impl SharedOut {
     /// # Safety
     /// `at` is in bounds and no other thread touches it.
-    unsafe fn write(self, at: usize, v: f32) {
+    pub(crate) unsafe fn write(self, at: usize, v: f32) {
         unsafe { self.0.add(at).write(v) }
     }
-}
 
-/// Writes the `rows` × `d` row-major values of `block` into the column-major output (n rows
-/// a column, this block from row `start`), widening each column's range; false when a value
-/// is not finite (then the ranges are meaningless). Eight columns at a time: each row gives
-/// eight adjacent values, whose range updates and finiteness test compile to vector code.
-///
-/// # Safety
-/// `out` holds n·d elements, rows start..start + rows are in range, and no other thread
-/// writes them.
-#[allow(clippy::too_many_arguments)]
-unsafe fn scatter_columns(
-    block: &[f32],
-    rows: usize,
-    d: usize,
-    out: SharedOut,
-    n: usize,
-    start: usize,
-    lo: &mut [f32],
-    hi: &mut [f32],
-) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::has_avx2() {
-        // SAFETY: the CPU has the features the copy is compiled for; the rest is the
-        // caller's promise.
-        return unsafe { scatter_columns_avx2(block, rows, d, out, n, start, lo, hi) };
+    /// Where element `at` lives.
+    ///
+    /// # Safety
+    /// `at` is in bounds.
+    pub(crate) unsafe fn at(self, at: usize) -> *mut f32 {
+        unsafe { self.0.add(at) }
     }
-    unsafe { scatter_columns_plain(block, rows, d, out, n, start, lo, hi) }
-}
 
-/// `scatter_columns` compiled for AVX2.
-///
-/// # Safety
-/// As `scatter_columns`, and the CPU has AVX2 and POPCNT.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,popcnt")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn scatter_columns_avx2(
-    block: &[f32],
-    rows: usize,
-    d: usize,
-    out: SharedOut,
-    n: usize,
-    start: usize,
-    lo: &mut [f32],
-    hi: &mut [f32],
-) -> bool {
-    unsafe { scatter_columns_plain(block, rows, d, out, n, start, lo, hi) }
-}
-
-/// # Safety
-/// As `scatter_columns`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn scatter_columns_plain(
-    block: &[f32],
-    rows: usize,
-    d: usize,
-    out: SharedOut,
-    n: usize,
-    start: usize,
-    lo: &mut [f32],
-    hi: &mut [f32],
-) -> bool {
-    const LANES: usize = 8;
-    const EXPONENT: u32 = 0x7f80_0000;
-    let mut exponent_ones = 0u32;
-    let grouped = d - d % LANES;
-    for j in (0..grouped).step_by(LANES) {
-        let mut l: [f32; LANES] = lo[j..j + LANES].try_into().expect("8 columns");
-        let mut h: [f32; LANES] = hi[j..j + LANES].try_into().expect("8 columns");
-        for r in 0..rows {
-            let v: &[f32; LANES] = block[r * d + j..][..LANES].try_into().expect("8 values");
-            for t in 0..LANES {
-                l[t] = if v[t] < l[t] { v[t] } else { l[t] };
-                h[t] = if v[t] > h[t] { v[t] } else { h[t] };
-                exponent_ones |= u32::from(v[t].to_bits() & EXPONENT == EXPONENT);
-            }
-            for (t, &v) in v.iter().enumerate() {
-                unsafe { out.write((j + t) * n + start + r, v) };
-            }
-        }
-        lo[j..j + LANES].copy_from_slice(&l);
-        hi[j..j + LANES].copy_from_slice(&h);
+    /// The output's address, to check its alignment.
+    pub(crate) fn address(self) -> usize {
+        self.0 as usize
     }
-    for j in grouped..d {
-        let (mut l, mut h) = (lo[j], hi[j]);
-        for r in 0..rows {
-            let v = block[r * d + j];
-            l = if v < l { v } else { l };
-            h = if v > h { v } else { h };
-            exponent_ones |= u32::from(v.to_bits() & EXPONENT == EXPONENT);
-            unsafe { out.write(j * n + start + r, v) };
-        }
-        (lo[j], hi[j]) = (l, h);
-    }
-    exponent_ones == 0
 }
 
 fn min_position(a: Option<(usize, usize)>, b: Option<(usize, usize)>) -> Option<(usize, usize)> {
@@ -468,6 +386,7 @@ fn min_position(a: Option<(usize, usize)>, b: Option<(usize, usize)>) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scatter::scatter_columns_plain;
 
     #[test]
     fn normalises_each_column_to_unit_range() {
@@ -528,35 +447,50 @@ mod tests {
         assert!(e.to_string().contains("row 2000, column 35"), "{e}");
     }
 
-    /// The copy this CPU runs (compiled for AVX2 where it has it) transposes as the plain one.
+    /// The copy this CPU runs (compiled for AVX2 where it has it) transposes as the plain one,
+    /// whether or not the output's columns line up with cache lines.
     #[test]
     fn the_copy_this_cpu_runs_transposes_as_the_plain_one() {
         let (rows, d) = (70, 21);
         let mut block: Vec<f32> = (0..rows * d)
             .map(|k| ((k * 7919) % 1013) as f32 - 500.0)
             .collect();
-        for bad in [None, Some(f32::INFINITY)] {
+        // (rows a column, first row written, where the output starts in its buffer).
+        let layouts = [
+            (70, 0, 0),
+            (96, 16, 0),
+            (96, 16, 3),
+            (96, 16, 8),
+            (128, 32, 13),
+        ];
+        for bad in [None, Some(f32::INFINITY), Some(f32::NAN)] {
             if let Some(v) = bad {
-                block[33 * d + 19] = v;
+                block[33 * d + 2] = v;
             }
-            let mut outs = Vec::new();
-            for plain in [true, false] {
-                let mut values = vec![0f32; rows * d];
-                let (mut lo, mut hi) = (vec![f32::INFINITY; d], vec![f32::NEG_INFINITY; d]);
-                let out = SharedOut(values.as_mut_ptr());
-                // SAFETY: `values` holds rows·d elements, written by this thread only.
-                let finite = unsafe {
-                    match plain {
-                        true => {
-                            scatter_columns_plain(&block, rows, d, out, rows, 0, &mut lo, &mut hi)
+            for (n, start, offset) in layouts {
+                let mut outs = Vec::new();
+                for plain in [true, false] {
+                    let mut values = vec![0f32; n * d + 16];
+                    let (mut lo, mut hi) = (vec![f32::INFINITY; d], vec![f32::NEG_INFINITY; d]);
+                    let out = SharedOut(values[offset..].as_mut_ptr());
+                    // SAFETY: the output holds n·d elements past `offset`, rows start..start
+                    // + rows are in range, written by this thread only.
+                    let finite = unsafe {
+                        match plain {
+                            true => scatter_columns_plain(
+                                &block, rows, d, out, n, start, &mut lo, &mut hi,
+                            ),
+                            false => {
+                                scatter_columns(&block, rows, d, out, n, start, &mut lo, &mut hi)
+                            }
                         }
-                        false => scatter_columns(&block, rows, d, out, rows, 0, &mut lo, &mut hi),
-                    }
-                };
-                outs.push((finite, values, lo, hi));
+                    };
+                    let bits: Vec<u32> = values.iter().map(|v| v.to_bits()).collect();
+                    outs.push((finite, bits, lo, hi));
+                }
+                assert_eq!(outs[0], outs[1], "{n} {start} {offset}");
+                assert_eq!(outs[0].0, bad.is_none());
             }
-            assert_eq!(outs[0], outs[1]);
-            assert_eq!(outs[0].0, bad.is_none());
         }
     }
 
