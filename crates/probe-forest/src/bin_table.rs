@@ -399,12 +399,17 @@ mod tests {
         let mut close: Vec<f32> = (0..200).map(|k| k as f32 / 200.0).collect();
         close.extend((1..40).map(|k| f32::from_bits(0.5f32.to_bits() + k)));
         let tiny: Vec<f32> = (0..5_000).map(|k| f32::from_bits(k * 3)).collect();
+        // Few values, every one but the largest an edge.
+        let levels: Vec<f32> = (0..20_000).map(|i| (i % 200) as f32 / 199.0).collect();
+        let mut level_edges: Vec<f32> = (0..199).map(|i| i as f32 / 199.0).collect();
+        level_edges.dedup();
         let cases: Vec<(Vec<f32>, Vec<f32>)> = vec![
             (spread.clone(), edges_of(spread.clone(), 255)),
             (crowded.clone(), edges_of(crowded.clone(), 255)),
             (spread.clone(), edges_of(close.clone(), 255)),
             (close.clone(), edges_of(close.clone(), 255)),
             (tiny.clone(), edges_of(tiny.clone(), 200)),
+            (levels, level_edges),
             (spread.clone(), vec![0.0]),
             (spread.clone(), vec![0.25]),
             (spread.clone(), vec![0.0, 0.999]),

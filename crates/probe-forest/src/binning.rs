@@ -320,39 +320,6 @@ mod tests {
     }
 
     #[test]
-    fn bins_are_found_whether_values_crowd_near_0_or_spread_over_1() {
-        let (mut state, n) = (88_172_645_463_325_252u64, 50_000);
-        let mut uniform = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32
-        };
-        let spread: Vec<f32> = (0..n).map(|_| uniform()).collect();
-        // Most values 0, the rest crowded near 0 (a sparse layer's features).
-        let crowded: Vec<f32> = (0..n)
-            .map(|_| {
-                let u = uniform();
-                if u < 0.6 {
-                    0.0
-                } else {
-                    (u - 0.6).powi(4) * 1e-3
-                }
-            })
-            .collect();
-        // Few values, several of them edges exactly.
-        let levels: Vec<f32> = (0..n).map(|i| (i % 200) as f32 / 199.0).collect();
-        for col in [spread, crowded, levels] {
-            let edges = column_edges(&col);
-            let table = BinTable::new(&edges, (0.0, 1.0));
-            for &v in col.iter().chain(&edges).chain(&[0.0, 1.0]) {
-                let want = edges.partition_point(|&e| e < v);
-                assert_eq!(table.bin(v) as usize, want, "{v}");
-            }
-        }
-    }
-
-    #[test]
     fn more_than_256_distinct_values_are_found_out() {
         let col: Vec<f32> = (0..257).map(|i| i as f32 / 256.0).collect();
         assert!(distinct_values(&col).is_none());
