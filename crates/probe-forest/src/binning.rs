@@ -138,8 +138,11 @@ fn bin_raw_column_plain(
     out: &mut [u8],
     slots: &mut Vec<u16>,
 ) -> u16 {
-    let sample = sample_at.iter().map(|&at| ordered_bits(raw[at as usize]));
-    bin_stored(raw, range, sample.collect(), out, slots)
+    let sample = || {
+        let keys = sample_at.iter().map(|&at| ordered_bits(raw[at as usize]));
+        keys.collect()
+    };
+    bin_stored(raw, range, sample, out, slots)
 }
 
 /// Bins one column of normalised values, rows in `order` (`stored`, `slots`: scratch), as
@@ -154,30 +157,27 @@ fn bin_column(
 ) -> u16 {
     stored.clear();
     stored.extend(order.iter().map(|&row| col[row as usize]));
-    let sample = col.iter().step_by(sample_stride(col.len()));
+    let sample = || {
+        let keys = col.iter().step_by(sample_stride(col.len()));
+        keys.map(|&v| ordered_bits(v)).collect()
+    };
     // Already normalised: mapping [0, 1] to itself changes no value.
     let identity = (0.0, 1.0);
-    bin_stored(
-        stored,
-        identity,
-        sample.map(|&v| ordered_bits(v)).collect(),
-        out,
-        slots,
-    )
+    bin_stored(stored, identity, sample, out, slots)
 }
 
 /// Bins one column of values in stored order, normalised from `range` (lo, span) as they
 /// are read (`slots`: scratch). A column with at most `MAX_BINS` distinct normalised values
 /// gets one bin per value, which makes the binned splitter see exactly the thresholds the
 /// exact one sees; others get bins of roughly equal counts, with edges at quantiles of
-/// `sample` (an evenly strided sample of the rows, as `ordered_bits`). Either way a value's
-/// bin is the number of edges strictly below it. Returns how many first bins hold one value
-/// each.
+/// `sample()` (an evenly strided sample of the rows, as `ordered_bits`, taken only for such
+/// columns). Either way a value's bin is the number of edges strictly below it. Returns how
+/// many first bins hold one value each.
 #[inline(always)]
 fn bin_stored(
     values: &[f32],
     range: (f64, f64),
-    sample: Vec<u32>,
+    sample: impl FnOnce() -> Vec<u32>,
     out: &mut [u8],
     slots: &mut Vec<u16>,
 ) -> u16 {
@@ -189,7 +189,7 @@ fn bin_stored(
         }
         return MAX_BINS as u16;
     }
-    let edges = edges_of_sample(sample, range);
+    let edges = edges_of_sample(sample(), range);
     // Normalised, the column's minimum is 0: an edge there leaves it alone in bin 0 (a
     // sparse layer's zeros).
     let single_valued = u16::from(edges.first() == Some(&0.0));
