@@ -48,7 +48,7 @@ impl<'a> Binned<'a> {
             )));
         }
         let order = grouped_order(group);
-        let sample_at = sample_positions(&order);
+        let sample_at = sample_positions(stored_positions(&order));
         let width = (slice_bytes / (4 * n)).clamp(1, d);
         let mut bins = crate::pages::zeroed::<u8>(n * d);
         let (mut lo, mut span) = (Vec::with_capacity(d), Vec::with_capacity(d));
@@ -99,10 +99,7 @@ impl<'a> Binned<'a> {
     /// The matrix rows `rows` (in the order given, all in range): the same bins (edges of
     /// the whole matrix), stored in the same grouped order.
     pub fn select(&self, rows: &[usize]) -> Binned<'a> {
-        let mut stored_at = vec![0u32; self.row_of.len()];
-        for (at, &row) in self.row_of.iter().enumerate() {
-            stored_at[row as usize] = at as u32;
-        }
+        let stored_at = stored_positions(&self.row_of);
         // (stored position here, row of the new matrix), in stored order.
         let mut picks: Vec<(u32, u32)> = rows
             .iter()
@@ -143,6 +140,15 @@ fn first_non_finite(raw: &[f32], d: usize, columns: std::ops::Range<usize>) -> O
         Some((row, columns.start + col))
     })?;
     no_non_finite(Some(at)).err()
+}
+
+/// Where each row is stored, from the row stored at each position (`order`).
+pub(crate) fn stored_positions(order: &[u32]) -> Vec<u32> {
+    let mut stored_at = vec![0u32; order.len()];
+    for (at, &row) in order.iter().enumerate() {
+        stored_at[row as usize] = at as u32;
+    }
+    stored_at
 }
 
 /// The rows 0..n ordered by label (a counting sort: ascending within each label). A deep

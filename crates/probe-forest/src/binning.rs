@@ -276,6 +276,7 @@ impl DistinctSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::binned::stored_positions;
     use crate::quantiles::{quantile_edges, sample_positions};
 
     fn bin_column(col: &[f32]) -> Vec<u8> {
@@ -371,7 +372,7 @@ mod tests {
             })
             .collect();
         let order: Vec<u32> = (0..n as u32).rev().collect();
-        let sample_at = sample_positions(&order);
+        let sample_at = sample_positions(stored_positions(&order));
         for raw in [sparse, levels, signed, merged] {
             let lo = raw.iter().copied().fold(f32::INFINITY, f32::min);
             let hi = raw.iter().copied().fold(f32::NEG_INFINITY, f32::max);

@@ -8,13 +8,9 @@ use crate::params::MAX_BINS;
 const QUANTILE_SAMPLE: usize = 1 << 14;
 
 /// The stored positions of the rows whose values place a column's quantile edges: an even
-/// stride through the rows in their own order (`order[p]` is the row stored at p).
-pub(crate) fn sample_positions(order: &[u32]) -> Vec<u32> {
-    let mut stored_at = vec![0u32; order.len()];
-    for (at, &row) in order.iter().enumerate() {
-        stored_at[row as usize] = at as u32;
-    }
-    let stride = sample_stride(order.len());
+/// stride through the rows in their own order (`stored_at[row]` is where a row is stored).
+pub(crate) fn sample_positions(stored_at: Vec<u32>) -> Vec<u32> {
+    let stride = sample_stride(stored_at.len());
     let mut sample: Vec<u32> = stored_at.into_iter().step_by(stride).collect();
     // Which values, not their order, place the edges: read front to back, a column's
     // sample streams in from memory.
