@@ -3,6 +3,7 @@
 //! at most one cut gives a value's bin from one lookup and one compare.
 
 use crate::matrix::normalised;
+use crate::quantiles::{from_ordered_bits, ordered_bits};
 
 /// Marks a slice that holds more than one cut (its values are searched cut by cut).
 const MULTI: u32 = 1 << 31;
@@ -18,19 +19,6 @@ const MAX_SHIFT: u32 = BIN_SHIFT - 1;
 const MAX_SLICES: i64 = 4096;
 /// Cuts compared at once when a slice holds several (and infinite cuts at the end).
 const STEPS: usize = 4;
-
-/// An f32's place in the order of all f32 values, as an i32 (order-preserving: negative
-/// values' magnitude bits flipped). Non-negative values keep their bits.
-#[inline(always)]
-pub(crate) fn order_key(x: f32) -> i32 {
-    let bits = x.to_bits() as i32;
-    bits ^ (((bits >> 31) as u32) >> 1) as i32
-}
-
-/// The f32 at an `order_key`.
-fn from_order_key(key: i32) -> f32 {
-    f32::from_bits((key ^ (((key >> 31) as u32) >> 1) as i32) as u32)
-}
 
 /// A column's bins: a value's bin is the number of edges strictly below its normalised
 /// value. Normalising keeps order, so a raw value passes edge e exactly when it is above
@@ -67,10 +55,7 @@ impl BinTable {
     /// raw values in [lo, lo + span] (`range`) normalised as `normalised` does.
     pub(crate) fn new(edges: &[f32], range: (f64, f64)) -> BinTable {
         debug_assert!(edges.len() < 256 && edges.windows(2).all(|w| w[0] < w[1]));
-        let mut cuts: Vec<f32> = edges
-            .iter()
-            .map(|&e| from_order_key(cut(e, range)))
-            .collect();
+        let mut cuts: Vec<f32> = edges.iter().map(|&e| cut(e, range)).collect();
         // Edges that no raw value tells apart share a cut (then a slice holds both).
         debug_assert!(cuts.windows(2).all(|w| w[0] <= w[1]));
         // Any order-keeping place would do; this one spreads the column over [0, 1].
@@ -286,18 +271,20 @@ fn place(x: f32, lo: f32, scale: f32) -> f32 {
     }
 }
 
-/// The largest key of a finite value that normalises (from `range`) to at most `edge`:
-/// found from the value that should normalise to the edge, by galloping to a key on the
-/// other side and halving between them. Normalising keeps order, so the keys that fit
-/// come first; the lowest finite value fits (it normalises to at most 0, and edges are not
+/// The largest finite value that normalises (from `range`) to at most `edge`, searched over
+/// the values' `ordered_bits`: found from the value that should normalise to the edge, by
+/// galloping to a key on the other side and halving between them. Normalising keeps order,
+/// so the keys that fit come first; the lowest finite value fits (it normalises to at most 0, and edges are not
 /// negative) and the highest does not (edges lie below a value of the column).
-fn cut(edge: f32, (lo, span): (f64, f64)) -> i32 {
-    let fits = |key: i64| normalised(f64::from(from_order_key(key as i32)), lo, span) <= edge;
+fn cut(edge: f32, (lo, span): (f64, f64)) -> f32 {
+    let value = |key: i64| from_ordered_bits(key as u32);
+    let fits = |key: i64| normalised(f64::from(value(key)), lo, span) <= edge;
     let (lowest, highest) = (
-        i64::from(order_key(f32::MIN)),
-        i64::from(order_key(f32::MAX)),
+        i64::from(ordered_bits(f32::MIN)),
+        i64::from(ordered_bits(f32::MAX)),
     );
-    let guess = i64::from(order_key((lo + f64::from(edge) * span) as f32)).clamp(lowest, highest);
+    let guess =
+        i64::from(ordered_bits((lo + f64::from(edge) * span) as f32)).clamp(lowest, highest);
     // `good` fits, `bad` does not.
     let (mut good, mut bad) = if fits(guess) {
         let (mut good, mut step) = (guess, 1);
@@ -307,7 +294,7 @@ fn cut(edge: f32, (lo, span): (f64, f64)) -> i32 {
                 break (good, next);
             }
             if next == highest {
-                return highest as i32;
+                return value(highest);
             }
             (good, step) = (next, step * 2);
         }
@@ -319,7 +306,7 @@ fn cut(edge: f32, (lo, span): (f64, f64)) -> i32 {
                 break (next, bad);
             }
             if next == lowest {
-                return lowest as i32;
+                return value(lowest);
             }
             (bad, step) = (next, step * 2);
         }
@@ -332,7 +319,7 @@ fn cut(edge: f32, (lo, span): (f64, f64)) -> i32 {
             bad = mid;
         }
     }
-    good as i32
+    value(good)
 }
 
 #[cfg(test)]
@@ -357,28 +344,6 @@ mod tests {
         edges.dedup();
         edges.truncate(255);
         edges
-    }
-
-    #[test]
-    fn order_keys_keep_the_order_of_values() {
-        let values = [
-            f32::MIN,
-            -2.5,
-            -1e-30,
-            -0.0,
-            0.0,
-            1e-40,
-            1e-30,
-            0.5,
-            3.0,
-            f32::MAX,
-        ];
-        for w in values.windows(2) {
-            assert!(order_key(w[0]) < order_key(w[1]), "{w:?}");
-        }
-        for &v in &values {
-            assert_eq!(from_order_key(order_key(v)).to_bits(), v.to_bits());
-        }
     }
 
     #[test]

@@ -142,6 +142,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ordered_bits_keep_the_order_of_values_and_come_back() {
+        let values = [
+            f32::MIN,
+            -2.5,
+            -1e-30,
+            -0.0,
+            0.0,
+            1e-40,
+            1e-30,
+            0.5,
+            3.0,
+            f32::MAX,
+        ];
+        for w in values.windows(2) {
+            assert!(ordered_bits(w[0]) < ordered_bits(w[1]), "{w:?}");
+        }
+        for &v in &values {
+            assert_eq!(from_ordered_bits(ordered_bits(v)).to_bits(), v.to_bits());
+        }
+    }
+
+    #[test]
     fn keys_sort_as_numbers() {
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
